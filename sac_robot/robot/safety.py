@@ -1,0 +1,453 @@
+# Copyright 2026 The sac_robot Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The safety layer every joint command passes through, in the collector and in the deploy node.
+
+A learning policy on real hardware will sooner or later ask for something absurd: a target past a joint
+limit, a jump across the workspace, a NaN. This layer turns any request into a command the hardware can
+take, and falls back to a configured safe-mode command whenever it cannot trust its inputs (stale or
+non-finite sensors, a latched e-stop). It is plain Python with the time passed in explicitly, so the ROS
+nodes call it from their timers and the tests drive it deterministically.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sac_robot.robot.description import RobotDescription
+from sac_robot.robot.state import RobotState
+
+SENSOR_KINDS = ("joint_states", "imu")
+
+# Reason codes: the keys of SafetyLayer.counts and the strings in SafetyResult.reasons.
+ESTOP = "estop"
+ESTOP_PRESSED = "estop_pressed"
+NO_STATE = "no_state"
+STATE_SHAPE = "state_shape"
+STATE_NONFINITE = "state_nonfinite"
+STALE_JOINT_STATES = "stale_joint_states"
+STALE_IMU = "stale_imu"
+DESIRED_SHAPE = "desired_shape"
+DESIRED_NONFINITE = "desired_nonfinite"
+POSITION_LIMIT = "position_limit"
+RATE_LIMIT = "rate_limit"
+EFFORT_LIMIT = "effort_limit"
+VELOCITY_LIMIT = "velocity_limit"
+FELL = "fell"
+
+_SAFE_MODES_FOR = {"position": ("hold",), "effort": ("damping", "zero_effort")}
+
+
+class SafetyConfig(BaseModel):
+    """Limits and fallbacks of the safety layer; one YAML block shared by the collector and the deploy node."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    command_mode: Literal["position", "effort"] = Field(
+        default="position", description="what the commands are: joint position targets or joint efforts"
+    )
+    position_margin: float = Field(default=0.05, ge=0, description="rad kept inside each URDF position limit")
+    max_velocity_fraction: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="fraction of each joint's velocity limit; position targets change at most fraction*velocity*dt",
+    )
+    max_effort_fraction: float = Field(default=0.8, gt=0, le=1, description="fraction of each joint's effort limit")
+    lowpass_alpha: float = Field(
+        default=0.0, ge=0, lt=1, description="weight of the previous command in an exponential filter; 0 = off"
+    )
+    sensor_timeout_s: float = Field(default=0.1, gt=0, description="joint_states/IMU older than this → safe mode")
+    max_roll: float = Field(default=0.8, gt=0, le=math.pi, description="|roll| beyond this is a fall, rad")
+    max_pitch: float = Field(default=0.8, gt=0, le=math.pi / 2, description="|pitch| beyond this is a fall, rad")
+    min_base_height: float | None = Field(
+        default=None, gt=0, description="base height below this is a fall, m; needs base_position (optional)"
+    )
+    safe_mode: Literal["hold", "damping", "zero_effort"] = Field(
+        default="hold",
+        description="fallback command: hold (position mode), damping or zero_effort (effort mode); "
+        "defaults to hold in position mode and damping in effort mode",
+    )
+    damping_kd: float | None = Field(
+        default=None, ge=0, description="N·m·s/rad of the damping safe mode; None uses each joint's kd"
+    )
+    log_size: int = Field(default=100, ge=1, description="how many recent interventions are kept for diagnostics")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_safe_mode(cls, data: Any) -> Any:
+        # The only safe default depends on the command mode, so fill it before field validation.
+        if isinstance(data, dict) and data.get("safe_mode") is None:
+            mode = data.get("command_mode", "position")
+            data = {**data, "safe_mode": "damping" if mode == "effort" else "hold"}
+        return data
+
+    @model_validator(mode="after")
+    def _check_pairing(self) -> SafetyConfig:
+        allowed = _SAFE_MODES_FOR[self.command_mode]
+        if self.safe_mode not in allowed:
+            raise ValueError(
+                f"safe_mode: {self.safe_mode!r} is not available with command_mode {self.command_mode!r} "
+                f"(use one of {list(allowed)})"
+            )
+        return self
+
+
+@dataclass
+class SafetyResult:
+    """What to send this control step and why it differs from what was asked."""
+
+    command: np.ndarray  # float64, shape (J,): position targets (rad) or efforts (N·m)
+    intervened: bool
+    reasons: list[str] = field(default_factory=list)
+    safe_mode: bool = False
+    fell: str | None = None  # a description of the fall when the robot is down, else None
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """One logged intervention, for diagnostics and post-mortems."""
+
+    stamp: float
+    reasons: tuple[str, ...]
+    safe_mode: bool
+
+
+class StatusLevel(IntEnum):
+    """Same values as diagnostic_msgs/DiagnosticStatus levels, so the node can pass them straight on."""
+
+    OK = 0
+    WARN = 1
+    ERROR = 2
+
+
+class SafetyLayer:
+    """Turns desired joint commands into commands within limits, or into the safe-mode command.
+
+    Call ``note_sensor(kind, stamp)`` for every joint_states and IMU message, ``filter(desired, state, now)``
+    once per control step, ``estop(active, now)`` on e-stop changes and ``request_resume(now)`` when an
+    operator asks to continue. Sensors never heard from count as stale. ``counts`` holds, per reason, the
+    number of filter calls it applied to; 'estop_pressed' and 'fell' count events instead.
+    """
+
+    def __init__(self, config: SafetyConfig, description: RobotDescription, control_period_s: float) -> None:
+        if not (math.isfinite(control_period_s) and control_period_s > 0):
+            raise ValueError(f"control_period_s must be a positive number of seconds, got {control_period_s}")
+        self.config = config
+        self.description = description
+        self.control_period_s = float(control_period_s)
+        self.num_joints = len(description.joints)
+        margin = config.position_margin
+        self.lower = description.array("lower") + margin
+        self.upper = description.array("upper") - margin
+        cramped = [n for n, lo, hi in zip(description.joint_names, self.lower, self.upper) if not lo < hi]
+        if cramped:
+            raise ValueError(
+                f"position_margin ({margin} rad) leaves no range for joints {cramped}: "
+                "it must be below half of each joint's range"
+            )
+        self.max_velocity = config.max_velocity_fraction * description.array("velocity")
+        self.max_step = self.max_velocity * self.control_period_s
+        self.max_effort = config.max_effort_fraction * description.array("effort")
+        self.home = np.clip(description.array("home"), self.lower, self.upper)
+        kd = description.array("kd") if config.damping_kd is None else np.full(self.num_joints, config.damping_kd)
+        self.damping_kd = kd
+        for arr in (self.lower, self.upper, self.max_velocity, self.max_step, self.max_effort, self.home, kd):
+            arr.flags.writeable = False
+
+        self.counts: dict[str, int] = {}
+        self.interventions = 0
+        self._log: deque[Intervention] = deque(maxlen=config.log_size)
+        self._sensor_stamps: dict[str, float | None] = {kind: None for kind in SENSOR_KINDS}
+        self._estop_pressed = False
+        self._estop_latched = False
+        self._last_target: np.ndarray | None = None  # position mode: last command sent, the hold target
+        self._last_effort = np.zeros(self.num_joints)  # effort mode: state of the low-pass filter
+        self._last_result: SafetyResult | None = None
+        self._last_now: float | None = None
+        self._fell: str | None = None
+
+    # ------------------------------------------------------------------ inputs
+
+    def note_sensor(self, kind: str, stamp: float) -> None:
+        """Record that a sensor message arrived; the watchdog compares these stamps with ``now``."""
+        if kind not in SENSOR_KINDS:
+            raise ValueError(f"unknown sensor kind {kind!r}; expected one of {list(SENSOR_KINDS)}")
+        stamp = float(stamp)
+        if not math.isfinite(stamp):
+            return  # a broken stamp must not refresh the watchdog
+        previous = self._sensor_stamps[kind]
+        if previous is None or stamp > previous:
+            self._sensor_stamps[kind] = stamp  # out-of-order messages never make the data look older
+
+    def estop(self, active: bool, now: float) -> None:
+        """Press (latch) or release the e-stop; release alone never resumes, see ``request_resume``."""
+        self._last_now = float(now)
+        if active:
+            if not self._estop_pressed:
+                self._count(ESTOP_PRESSED)
+                self._log.append(Intervention(float(now), (ESTOP_PRESSED,), True))
+            self._estop_pressed = True
+            self._estop_latched = True
+        else:
+            self._estop_pressed = False
+
+    def request_resume(self, now: float) -> tuple[bool, str]:
+        """Clear a latched e-stop, only once it is released and both sensors are fresh."""
+        if not self._estop_latched:
+            return True, "no e-stop latched"
+        if self._estop_pressed:
+            return False, "cannot resume: e-stop still pressed, release it first"
+        stale = self._stale_details(float(now))
+        if stale:
+            return False, "cannot resume: " + "; ".join(stale.values())
+        self._estop_latched = False
+        return True, "resumed"
+
+    def reset_filter(self, pose: np.ndarray | None = None) -> None:
+        """Restart filters at an episode start: targets then ramp from ``pose`` (the measured pose).
+
+        With ``pose=None`` the next measured pose seeds the hold target. Non-finite entries keep the
+        previous target (or home) so a bad reading cannot become a target.
+        """
+        self._last_effort = np.zeros(self.num_joints)
+        if pose is None:
+            self._last_target = None
+            return
+        p = np.asarray(pose, dtype=np.float64)
+        if p.shape != (self.num_joints,):
+            raise ValueError(f"reset_filter: pose has shape {p.shape}, expected ({self.num_joints},)")
+        fallback = self._last_target if self._last_target is not None else self.home
+        self._last_target = np.clip(np.where(np.isfinite(p), p, fallback), self.lower, self.upper)
+
+    # ------------------------------------------------------------------ the filter
+
+    def filter(self, desired: np.ndarray, state: RobotState | None, now: float) -> SafetyResult:
+        """The command to send this control step, always finite and within position, rate and effort limits."""
+        now = float(now)
+        self._last_now = now
+        reasons: list[str] = []
+
+        if self._estop_latched:
+            reasons.append(ESTOP)  # an operator stopped the robot: nothing the policy says matters until resume
+        state_ok = False
+        if state is None:
+            reasons.append(NO_STATE)  # without a measurement no limit can be checked
+        elif not self._state_shape_ok(state):
+            reasons.append(STATE_SHAPE)  # a joint count mismatch means the joint mapping is wrong
+        elif not state.is_finite():
+            reasons.append(STATE_NONFINITE)  # a NaN reading must never feed a command
+        else:
+            state_ok = True
+        stale = list(self._stale_details(now))
+        reasons += stale  # a dead sensor driver means we are blind: stop acting on old data
+
+        try:
+            d = np.asarray(desired, dtype=np.float64)
+        except (TypeError, ValueError):
+            d = None
+        if d is None or d.shape != (self.num_joints,):
+            reasons.append(DESIRED_SHAPE)  # a malformed action cannot be mapped to joints
+        elif not np.all(np.isfinite(d)):
+            reasons.append(DESIRED_NONFINITE)  # a diverged policy outputs NaN/inf: never forward it
+
+        fell = self._fall_check(state) if state_ok and state is not None else None
+        if fell is not None and self._fell is None:
+            self._count(FELL)  # count falls, not control steps spent on the ground
+        if state_ok:
+            self._fell = fell
+
+        safe = bool(reasons)
+        if safe:
+            command = self._safe_command(state, trusted=state_ok and not stale)
+        else:
+            assert d is not None and state is not None
+            if self.config.command_mode == "position":
+                command = self._limit_position(d, state, reasons)
+            else:
+                command = self._limit_effort(d, state, reasons)
+
+        result = SafetyResult(command=command, intervened=bool(reasons), reasons=reasons, safe_mode=safe, fell=fell)
+        if reasons:
+            for reason in reasons:
+                self._count(reason)
+            self.interventions += 1
+            self._log.append(Intervention(now, tuple(reasons), safe))
+        self._last_result = result
+        return result
+
+    def _limit_position(self, d: np.ndarray, state: RobotState, reasons: list[str]) -> np.ndarray:
+        prev = self._hold_target(state)
+        x = d
+        if self.config.lowpass_alpha > 0:
+            a = self.config.lowpass_alpha
+            x = a * prev + (1.0 - a) * x  # smooth jittery policies; configured, so not an intervention
+        xc = np.clip(x, self.lower, self.upper)  # URDF limits minus margin: never drive into the hard stops
+        if np.any(xc != x):
+            reasons.append(POSITION_LIMIT)
+        delta = xc - prev
+        step = np.clip(delta, -self.max_step, self.max_step)  # target moves no faster than fraction*velocity
+        if np.any(step != delta):
+            reasons.append(RATE_LIMIT)
+        command = np.clip(prev + step, self.lower, self.upper)  # guards against rounding only
+        self._last_target = command
+        return command.copy()
+
+    def _limit_effort(self, d: np.ndarray, state: RobotState, reasons: list[str]) -> np.ndarray:
+        x = d
+        if self.config.lowpass_alpha > 0:
+            a = self.config.lowpass_alpha
+            x = a * self._last_effort + (1.0 - a) * x  # smooth jittery policies; configured, not an intervention
+        tau = np.clip(x, -self.max_effort, self.max_effort)  # motors and gearboxes have a torque rating
+        if np.any(tau != x):
+            reasons.append(EFFORT_LIMIT)
+        q, qd = state.joint_position, state.joint_velocity
+        outward = ((q >= self.upper) & (tau > 0)) | ((q <= self.lower) & (tau < 0))
+        if np.any(outward):
+            tau[outward] = 0.0  # past the margin, no effort may push further toward the hard stop
+            reasons.append(POSITION_LIMIT)
+        overspeed = (np.abs(qd) > self.max_velocity) & (tau * qd > 0)
+        if np.any(overspeed):
+            tau[overspeed] = 0.0  # above the speed limit, no effort may accelerate the joint further
+            reasons.append(VELOCITY_LIMIT)
+        self._last_effort = tau
+        return tau.copy()
+
+    def _safe_command(self, state: RobotState | None, trusted: bool) -> np.ndarray:
+        mode = self.config.safe_mode
+        if mode == "hold":
+            return self._hold_target(state).copy()  # keep the last safe target: no jump, the PD holds the pose
+        if mode == "damping" and state is not None and trusted:
+            tau = np.clip(-self.damping_kd * state.joint_velocity, -self.max_effort, self.max_effort)
+        else:
+            tau = np.zeros(self.num_joints)  # zero_effort, or damping without a trustworthy velocity
+        self._last_effort = tau
+        return tau.copy()
+
+    def _hold_target(self, state: RobotState | None) -> np.ndarray:
+        if self._last_target is None:
+            if state is not None and self._state_shape_ok(state) and np.all(np.isfinite(state.joint_position)):
+                seed = np.asarray(state.joint_position, dtype=np.float64)
+            else:
+                seed = self.home  # nothing measured yet: home is the only pose we know is inside limits
+            self._last_target = np.clip(seed, self.lower, self.upper)
+        return self._last_target
+
+    # ------------------------------------------------------------------ checks
+
+    def _state_shape_ok(self, state: RobotState) -> bool:
+        n = (self.num_joints,)
+        return (
+            np.shape(state.joint_position) == n
+            and np.shape(state.joint_velocity) == n
+            and np.shape(state.joint_effort) == n
+            and np.shape(state.imu_orientation) == (4,)
+        )
+
+    def _stale_details(self, now: float) -> dict[str, str]:
+        details: dict[str, str] = {}
+        for kind, reason in (("joint_states", STALE_JOINT_STATES), ("imu", STALE_IMU)):
+            stamp = self._sensor_stamps[kind]
+            if stamp is None:
+                details[reason] = f"no {kind} message received"
+            elif not math.isfinite(now):
+                details[reason] = f"cannot age {kind}: current time is {now}"  # a NaN clock must not pass as fresh
+            elif now - stamp > self.config.sensor_timeout_s:
+                details[reason] = f"{kind} {now - stamp:.3f} s old (timeout {self.config.sensor_timeout_s:.3f} s)"
+        return details
+
+    def _fall_check(self, state: RobotState) -> str | None:
+        roll, pitch = state.roll_pitch()
+        if abs(roll) > self.config.max_roll:
+            return f"roll {roll:+.2f} rad beyond max_roll {self.config.max_roll:.2f}"
+        if abs(pitch) > self.config.max_pitch:
+            return f"pitch {pitch:+.2f} rad beyond max_pitch {self.config.max_pitch:.2f}"
+        min_h = self.config.min_base_height
+        if min_h is not None and state.base_position is not None and np.size(state.base_position) >= 3:
+            height = float(np.asarray(state.base_position).reshape(-1)[2])
+            if height < min_h:
+                return f"base height {height:.3f} m below min_base_height {min_h:.3f}"
+        return None
+
+    def _count(self, reason: str) -> None:
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+
+    # ------------------------------------------------------------------ status
+
+    @property
+    def in_safe_mode(self) -> bool:
+        """True while latched or when the last command was the safe-mode command (or none was made yet)."""
+        return self._estop_latched or self._last_result is None or self._last_result.safe_mode
+
+    @property
+    def estop_latched(self) -> bool:
+        return self._estop_latched
+
+    @property
+    def estop_pressed(self) -> bool:
+        return self._estop_pressed
+
+    @property
+    def last_result(self) -> SafetyResult | None:
+        return self._last_result
+
+    @property
+    def recent_interventions(self) -> list[Intervention]:
+        """The last ``log_size`` interventions, oldest first."""
+        return list(self._log)
+
+    def status_level(self) -> StatusLevel:
+        """ERROR in safe mode, WARN while clipping or fallen, OK otherwise."""
+        if self.in_safe_mode:
+            return StatusLevel.ERROR
+        assert self._last_result is not None
+        if self._last_result.intervened or self._fell is not None:
+            return StatusLevel.WARN
+        return StatusLevel.OK
+
+    def status_message(self) -> str:
+        """One line for DiagnosticStatus.message, matching ``status_level``."""
+        if self._estop_latched:
+            return "e-stop pressed" if self._estop_pressed else "e-stop released, waiting for resume"
+        if self._last_result is None:
+            return "no command filtered yet"
+        if self._last_result.safe_mode:
+            return "safe mode: " + ", ".join(self._last_result.reasons)
+        if self._last_result.intervened:
+            return "limiting: " + ", ".join(self._last_result.reasons)
+        if self._fell is not None:
+            return "fallen: " + self._fell
+        return "ok"
+
+    def diagnostics(self, now: float | None = None) -> dict[str, str]:
+        """Key/values for a DiagnosticStatus; sensor ages use ``now`` or the last time seen."""
+        now = self._last_now if now is None else float(now)
+        if self._estop_pressed:
+            estop = "pressed"
+        elif self._estop_latched:
+            estop = "latched (released, awaiting resume)"
+        else:
+            estop = "clear"
+        last = self._last_result
+        out = {
+            "command_mode": self.config.command_mode,
+            "safe_mode_kind": self.config.safe_mode,
+            "in_safe_mode": str(self.in_safe_mode).lower(),
+            "estop": estop,
+            "last_reasons": ", ".join(last.reasons) if last is not None and last.reasons else "none",
+            "fell": self._fell or "no",
+            "interventions": str(self.interventions),
+            "last_intervention_stamp": f"{self._log[-1].stamp:.3f}" if self._log else "never",
+        }
+        for kind in SENSOR_KINDS:
+            stamp = self._sensor_stamps[kind]
+            out[f"{kind}_age_s"] = "never" if stamp is None or now is None else f"{now - stamp:.3f}"
+        for reason in sorted(self.counts):
+            out[f"count.{reason}"] = str(self.counts[reason])
+        return out
