@@ -67,6 +67,7 @@ def test_episode_terminates_when_lying_on_its_side(robot: str) -> None:
         env.reset(seed=0, options={"base_orientation": SIDE})
         _, reward, terminated, truncated, info = env.step(np.zeros(env.action_space.shape, dtype=np.float32))
         assert terminated and not truncated
+        assert reward < 0.0  # the fall penalty outweighs everything a fallen robot can still earn
         assert "roll" in info["fall_reason"]
         assert info["reward_terms"]["fall"] == -env.reward_config.fall_penalty
         with pytest.raises(ValueError, match="unknown reset options"):

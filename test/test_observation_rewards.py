@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from sac_robot.robot.description import load_robot
@@ -83,8 +85,12 @@ def test_biped_layout_and_custom_scales() -> None:
     config = ObservationConfig(terms=["foot_contact", "joint_velocity"], scales={"joint_velocity": 2.0})
     builder = ObservationBuilder(config, biped, action_dim=8)
     assert builder.layout == [("foot_contact", 0, 2), ("joint_velocity", 2, 10)]
-    state = RobotState(joint_position=biped.array("home"), joint_velocity=np.arange(8.0), joint_effort=np.zeros(8),
-                       foot_contact=np.array([1.0, 0.0]))
+    state = RobotState(
+        joint_position=biped.array("home"),
+        joint_velocity=np.arange(8.0),
+        joint_effort=np.zeros(8),
+        foot_contact=np.array([1.0, 0.0]),
+    )
     np.testing.assert_allclose(builder.build(state, np.zeros(8)), [1.0, 0.0, *(2.0 * np.arange(8.0))])
 
 
@@ -93,6 +99,27 @@ def test_readings_beyond_sensor_range_are_clipped() -> None:
     state = make_state()
     state.imu_linear_acceleration = np.array([1e4, -1e4, 9.81])  # an impact spike
     np.testing.assert_allclose(builder.build(state, np.zeros(12)), [16 * 9.81, -16 * 9.81, 9.81], rtol=1e-6)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6), min_size=48, max_size=48))
+def test_any_finite_state_gives_an_observation_inside_the_space(values: list[float]) -> None:
+    builder = ObservationBuilder(ObservationConfig(terms=list(OBSERVATION_TERMS)), QUAD, action_dim=12)
+    v = np.array(values)
+    state = make_state()
+    state.joint_position, state.joint_velocity = v[:12], v[12:24]
+    state.imu_angular_velocity, state.imu_linear_acceleration, state.base_linear_velocity = v[24:27], v[27:30], v[30:33]
+    obs = builder.build(state, np.clip(v[33:45], -1.0, 1.0))
+    assert obs.dtype == np.float32 and np.all(np.isfinite(obs))
+    assert np.all((builder.low <= obs) & (obs <= builder.high))
+
+
+@given(st.floats(-5.0, 5.0), st.floats(0.05, 2.0))
+def test_forward_reward_is_bounded_and_never_drops_on_the_way_to_target(velocity: float, target: float) -> None:
+    reward = forward_velocity_reward(velocity, target)
+    assert 0.0 <= reward <= 1.0
+    if velocity < target:
+        assert forward_velocity_reward(min(velocity + 0.01, target), target) >= reward
 
 
 @pytest.mark.parametrize("term", ["base_linear_velocity", "foot_contact"])

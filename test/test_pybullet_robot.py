@@ -103,8 +103,14 @@ def test_reset_rejects_bad_pose(robot: PyBulletRobot) -> None:
 def test_fixed_seed_with_noise_is_deterministic() -> None:
     desc = load_robot("quadruped")
     noise = SensorNoise(
-        std={"joint_position": 0.01, "joint_velocity": 0.1, "imu_orientation": 0.01, "imu_angular_velocity": 0.05,
-             "imu_linear_acceleration": 0.2, "base_linear_velocity": 0.05},
+        std={
+            "joint_position": 0.01,
+            "joint_velocity": 0.1,
+            "imu_orientation": 0.01,
+            "imu_angular_velocity": 0.05,
+            "imu_linear_acceleration": 0.2,
+            "base_linear_velocity": 0.05,
+        },
         bias={"imu_angular_velocity": 0.02},
         dropout=0.2,
         latency_steps=2,
@@ -118,8 +124,17 @@ def test_fixed_seed_with_noise_is_deterministic() -> None:
                 sim.set_command(command)
                 sim.step(25)
                 s = sim.state()
-                readings.append(np.concatenate([s.joint_position, s.joint_velocity, s.imu_orientation,
-                                                s.imu_angular_velocity, s.imu_linear_acceleration]))
+                readings.append(
+                    np.concatenate(
+                        [
+                            s.joint_position,
+                            s.joint_velocity,
+                            s.imu_orientation,
+                            s.imu_angular_velocity,
+                            s.imu_linear_acceleration,
+                        ]
+                    )
+                )
             return readings
 
     first, second, other = rollout(3), rollout(3), rollout(4)
@@ -199,9 +214,10 @@ def test_safe_mode_only_damps_until_resumed() -> None:
             np.testing.assert_allclose(sim.true_state().joint_effort, expected, atol=1e-12)
         sim.resume()
         sim.step(200)
-        assert np.abs(sim.true_state().joint_position - desc.array("upper")).max() < np.abs(
-            desc.array("lower") - desc.array("upper")
-        ).max()
+        assert (
+            np.abs(sim.true_state().joint_position - desc.array("upper")).max()
+            < np.abs(desc.array("lower") - desc.array("upper")).max()
+        )
         sim.safe_mode()
         sim.reset()
         assert not sim.in_safe_mode

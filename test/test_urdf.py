@@ -52,7 +52,10 @@ def test_urdf_loads_in_pybullet_with_the_right_joints(name: str) -> None:
     client = pybullet.connect(pybullet.DIRECT)
     try:
         body = pybullet.loadURDF(str(desc.urdf_path()), physicsClientId=client)
-        infos = [pybullet.getJointInfo(body, i, physicsClientId=client) for i in range(pybullet.getNumJoints(body, physicsClientId=client))]
+        infos = [
+            pybullet.getJointInfo(body, i, physicsClientId=client)
+            for i in range(pybullet.getNumJoints(body, physicsClientId=client))
+        ]
         revolute = [i[1].decode() for i in infos if i[2] == pybullet.JOINT_REVOLUTE]
         links = {i[12].decode() for i in infos}
         assert revolute == desc.joint_names
@@ -100,16 +103,16 @@ def test_minimal_valid_urdf(tmp_path: Path) -> None:
     ],
 )
 def test_bad_joint_limit_is_rejected_naming_the_joint(tmp_path: Path, limit: str, fragment: str) -> None:
-    path = write_urdf(tmp_path, ["base", "thigh", "shin"], [("hip", "base", "thigh", LIMIT), ("knee", "thigh", "shin", limit)])
+    path = write_urdf(
+        tmp_path, ["base", "thigh", "shin"], [("hip", "base", "thigh", LIMIT), ("knee", "thigh", "shin", limit)]
+    )
     with pytest.raises(UrdfError, match=fragment) as err:
         check_urdf(path)
     assert "'knee'" in str(err.value)
 
 
 def test_cycle_is_rejected_naming_the_joints(tmp_path: Path) -> None:
-    path = write_urdf(
-        tmp_path, ["base", "a", "b"], [("j_ab", "a", "b", LIMIT), ("j_ba", "b", "a", LIMIT)]
-    )
+    path = write_urdf(tmp_path, ["base", "a", "b"], [("j_ab", "a", "b", LIMIT), ("j_ba", "b", "a", LIMIT)])
     with pytest.raises(UrdfError, match="cycle") as err:
         check_urdf(path)
     assert "j_ab" in str(err.value) and "j_ba" in str(err.value)
@@ -161,8 +164,13 @@ def test_description_mismatches_are_all_named() -> None:
     bad = desc.model_copy(update={"joints": joints, "imu_link": "imu", "feet": ["FL_foot", "FL_toe"]})
     problems = description_problems(bad, info)
     text = "\n".join(problems)
-    for fragment in ("'FL_thigh_joint': upper", "'FL_calf_joint': effort", "'FR_wheel_joint' is not in the URDF",
-                     "imu_link 'imu'", "foot 'FL_toe'"):
+    for fragment in (
+        "'FL_thigh_joint': upper",
+        "'FL_calf_joint': effort",
+        "'FR_wheel_joint' is not in the URDF",
+        "imu_link 'imu'",
+        "foot 'FL_toe'",
+    ):
         assert fragment in text
     assert len(problems) == 5
     with pytest.raises(UrdfError) as err:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium
 import numpy as np
@@ -41,7 +41,7 @@ def _as_config(value: Any, model: type, name: str) -> Any:
 class LeggedEnv(gymnasium.Env[np.ndarray, np.ndarray]):
     """Actions in [-1, 1] are joint offsets from home times ``action_scale`` (rad), held by joint PD control."""
 
-    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 20}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
 
     def __init__(
         self,
@@ -63,7 +63,7 @@ class LeggedEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         if control_hz <= 0 or physics_hz <= 0:
             raise ValueError(f"control_hz and physics_hz must be positive, got {control_hz} and {physics_hz}")
         ratio = physics_hz / control_hz
-        self.substeps = int(round(ratio))
+        self.substeps = round(ratio)
         if self.substeps < 1 or abs(ratio - self.substeps) > 1e-9:
             raise ValueError(f"physics_hz ({physics_hz}) must be a whole multiple of control_hz ({control_hz})")
         if max_episode_seconds <= 0:
@@ -72,10 +72,10 @@ class LeggedEnv(gymnasium.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.control_hz = float(control_hz)
         self.max_episode_seconds = float(max_episode_seconds)
-        self.max_episode_steps = max(1, int(round(max_episode_seconds * control_hz)))
+        self.max_episode_steps = max(1, round(max_episode_seconds * control_hz))
         self.render_mode = render_mode
         self.render_width, self.render_height = int(render_width), int(render_height)
-        self.metadata = {**self.metadata, "render_fps": self.control_hz}
+        self.metadata = {**type(self).metadata, "render_fps": self.control_hz}  # type: ignore[misc]
 
         n = len(self.description.joints)
         scale = np.broadcast_to(np.asarray(action_scale, dtype=np.float64), (n,)).copy()

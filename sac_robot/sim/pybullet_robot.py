@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import replace
-from typing import Literal
+from typing import Literal, Self
 
 import numpy as np
 import pybullet
@@ -212,7 +212,7 @@ class PyBulletRobot:
             self._bc.disconnect()
             self._bc = None
 
-    def __enter__(self) -> PyBulletRobot:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -235,7 +235,9 @@ class PyBulletRobot:
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         pose = self._home.copy() if pose is None else self._checked_pose(pose)
-        orientation = np.array([0.0, 0.0, 0.0, 1.0]) if base_orientation is None else np.asarray(base_orientation, float)
+        orientation = (
+            np.array([0.0, 0.0, 0.0, 1.0]) if base_orientation is None else np.asarray(base_orientation, float)
+        )
         if orientation.shape != (4,) or not np.all(np.isfinite(orientation)) or np.linalg.norm(orientation) < 1e-9:
             raise ValueError(f"base_orientation must be a finite (x, y, z, w) quaternion, got {base_orientation}")
         orientation = orientation / np.linalg.norm(orientation)
@@ -372,7 +374,7 @@ class PyBulletRobot:
         qd = np.array([j[1] for j in joints])
 
         if self._imu_id == -1:
-            imu_pos, imu_orn = bc.getBasePositionAndOrientation(self.body_id)
+            _, imu_orn = bc.getBasePositionAndOrientation(self.body_id)
             imu_lin, imu_ang = bc.getBaseVelocity(self.body_id)
         else:
             link = bc.getLinkState(self.body_id, self._imu_id, computeLinkVelocity=1)
