@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 FORMAT = "sac_robot.policy"
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0  # must match sac_robot.core.networks
 FORMAT_VERSION = 1
 _DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32, "U8": np.uint8}
 _ACTIVATIONS = {
@@ -79,8 +80,8 @@ class FrozenPolicy:
             (tensors[f"trunk.{2 * i}.weight"].T.astype(np.float32), tensors[f"trunk.{2 * i}.bias"].astype(np.float32))
             for i in range(n_hidden)
         ]
-        self.head_w = tensors["head.weight"][: self.act_dim].T.astype(np.float32)  # mean half of the head
-        self.head_b = tensors["head.bias"][: self.act_dim].astype(np.float32)
+        self.head_w = tensors["head.weight"].T.astype(np.float32)  # columns: [mean | log_std]
+        self.head_b = tensors["head.bias"].astype(np.float32)
         self.obs_mean = tensors["obs_mean"].astype(np.float32)
         self.obs_std = tensors["obs_std"].astype(np.float32)
         self.action_scale = tensors["action_scale"].astype(np.float32)
@@ -106,16 +107,27 @@ class FrozenPolicy:
         except (KeyError, json.JSONDecodeError) as err:
             raise PolicyFormatError(f"{source}: missing field {err}") from None
 
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        """Deterministic action (float64, in the environment's action bounds) for one raw observation."""
+    def _head(self, obs: np.ndarray) -> np.ndarray:
         x = np.asarray(obs, dtype=np.float32)
         if x.shape != (self.obs_dim,):
             raise ValueError(f"observation has shape {x.shape}, the policy expects ({self.obs_dim},)")
         x = np.clip((x - self.obs_mean) / self.obs_std, -10.0, 10.0)
         for w, b in self.layers:
             x = self.activation(x @ w + b)
-        return (np.tanh(x @ self.head_w + self.head_b) * self.action_scale + self.action_bias).astype(np.float64)
+        return x @ self.head_w + self.head_b
 
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Deterministic action (float64, in the environment's action bounds) for one raw observation."""
+        mean = self._head(obs)[: self.act_dim]
+        return (np.tanh(mean) * self.action_scale + self.action_bias).astype(np.float64)
+
+    def sample(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Exploration action drawn from the squashed Gaussian, as the training actor samples it."""
+        out = self._head(obs)
+        mean, log_std = out[: self.act_dim], out[self.act_dim :]
+        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (np.tanh(log_std) + 1.0)
+        u = mean + np.exp(log_std) * rng.standard_normal(self.act_dim).astype(np.float32)
+        return (np.tanh(u) * self.action_scale + self.action_bias).astype(np.float64)
 
 if __name__ == "__main__":  # python policy_runtime.py policy.safetensors: print what the file holds
     import sys

@@ -14,8 +14,7 @@ import math
 import torch
 from torch import nn
 
-LOG_STD_MIN = -5.0
-LOG_STD_MAX = 2.0
+from sac_robot.policy_runtime import LOG_STD_MAX, LOG_STD_MIN  # one definition for training and deployment
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "silu": nn.SiLU}
 

@@ -101,12 +101,15 @@ class ReplayBuffer:
         return {name: arr[idx] for name, arr in self.data.items()}
 
     # --- persistence -------------------------------------------------------------------------
-    def persist(self, store: ChunkStore, chunk_size: int, final: bool = False) -> int:
-        """Write every full chunk not yet on disk (and the partial tail if ``final``); returns chunks written."""
+    def persist(self, store: ChunkStore, chunk_size: int, final: bool = False, extra: dict | None = None) -> int:
+        """Write every full chunk not yet on disk (and the partial tail if ``final``); returns chunks written.
+
+        ``extra`` is stored in each chunk's metadata (the learner records its acknowledgements there).
+        """
         written = 0
         while self.total - self.persisted >= chunk_size or (final and self.total > self.persisted):
             stop = min(self.persisted + chunk_size, self.total)
-            store.write(self.persisted, self._slice(self.persisted, stop))
+            store.write(self.persisted, self._slice(self.persisted, stop), extra)
             self.persisted = stop
             written += 1
         return written
@@ -170,6 +173,9 @@ class ChunkStore:
         yield from sorted(found, key=lambda c: c.start)
 
     def read(self, chunk: Chunk) -> dict[str, np.ndarray]:
+        return self.read_with_meta(chunk)[0]
+
+    def read_with_meta(self, chunk: Chunk) -> tuple[dict[str, np.ndarray], dict]:
         try:
             arrays, meta = load_tensors(chunk.path)
             missing = [f for f in FIELDS if f not in arrays]
@@ -180,7 +186,12 @@ class ChunkStore:
             chunk.path.rename(quarantined)
             log.error("replay chunk %s is corrupt; moved to %s", chunk.path, quarantined)
             raise
-        return arrays
+        return arrays, meta
+
+    def last_meta(self) -> dict:
+        """Metadata of the newest chunk (empty when there is none)."""
+        chunks = list(self.chunks())
+        return self.read_with_meta(chunks[-1])[1] if chunks else {}
 
     def truncate_after(self, total: int) -> None:
         """Remove chunks that begin at or after ``total`` (written after the checkpoint being resumed)."""

@@ -44,7 +44,9 @@ class RobotDescription(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    urdf: str = Field(description="URDF path, absolute or relative to the package's urdf/ folder")
+    urdf: str | None = Field(
+        default=None, description="URDF path, absolute or relative to the package's urdf/ folder (None: no URDF)"
+    )
     base_link: str
     imu_link: str
     feet: list[str] = Field(default_factory=list, description="foot link names, in contact-array order")
@@ -68,6 +70,8 @@ class RobotDescription(BaseModel):
         return np.array([getattr(j, attr) for j in self.joints], dtype=np.float64)
 
     def urdf_path(self) -> Path:
+        if self.urdf is None:
+            raise FileNotFoundError(f"robot {self.name!r} has no URDF")
         path = Path(self.urdf)
         return path if path.is_absolute() else package_share() / "urdf" / path
 

@@ -28,6 +28,7 @@ class RobotState:
     base_linear_velocity: np.ndarray | None = None  # m/s in the body frame (odometry), optional
     base_position: np.ndarray | None = None  # m in the world/odom frame, optional
     foot_contact: np.ndarray | None = None  # 1.0 in contact, 0.0 not, shape (F,), optional
+    scan: np.ndarray | None = None  # range finder readings, m (sensor_msgs/LaserScan ranges), optional
     stamp: float = 0.0  # seconds of the newest sensor message used
 
     def roll_pitch(self) -> tuple[float, float]:
@@ -44,7 +45,8 @@ class RobotState:
             self.imu_angular_velocity,
             self.imu_linear_acceleration,
         ]
-        arrays += [a for a in (self.base_linear_velocity, self.base_position, self.foot_contact) if a is not None]
+        optional = (self.base_linear_velocity, self.base_position, self.foot_contact, self.scan)
+        arrays += [a for a in optional if a is not None]
         return all(bool(np.all(np.isfinite(a))) for a in arrays) and math.isfinite(self.stamp)
 
 

@@ -1,0 +1,122 @@
+# Copyright 2026 The sac_robot Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Box2D BipedalWalker as a robot: publishes what a walker's drivers would, takes effort commands.
+
+lockstep: one env step per command received, as fast as the collector answers (training in sim);
+realtime: a fixed-rate timer steps with the newest command (a deadman zeroes it when commands stop).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import gymnasium as gym
+import numpy as np
+import rclpy
+from rclpy.node import Node
+from rosgraph_msgs.msg import Clock
+from std_msgs.msg import Float64MultiArray
+from std_srvs.srv import Trigger
+
+from sac_robot.nodes import ros_io as io
+from sac_robot.nodes.spin import run_node
+from sac_robot.robot import box2d_walker as walker
+
+
+class Box2DStandIn(Node):
+    def __init__(self) -> None:
+        super().__init__("box2d_stand_in")
+        self.env_id = self.declare_parameter("env_id", "BipedalWalker-v3").value
+        self.lockstep = self.declare_parameter("lockstep", True).value
+        rate = self.declare_parameter("rate_hz", 50.0).value
+        self.declare_parameter("seed", -1)  # set before calling reset to reseed the next episode
+        self.deadman_s = self.declare_parameter("deadman_timeout_s", 0.5).value
+        self.env = gym.make(self.env_id)
+        self.dt = 1.0 / walker.FPS
+        self.sim_time = 0.0
+        self.last_seed: int | None = None
+        self.command = np.zeros(4)
+        self.last_command_time = -1.0
+        self.done = False
+        self.rejected = 0
+
+        state_qos = io.lockstep_qos(self.lockstep)
+        self.pub_joints = self.create_publisher(io.JointState, io.JOINT_STATES, state_qos)
+        self.pub_imu = self.create_publisher(io.Imu, io.IMU, state_qos)
+        self.pub_odom = self.create_publisher(io.Odometry, io.ODOM, state_qos)
+        self.pub_scan = self.create_publisher(io.LaserScan, io.SCAN, state_qos)
+        self.pub_feet = self.create_publisher(io.JointState, io.FOOT_CONTACTS, state_qos)
+        self.pub_priv = self.create_publisher(io.Vector3Stamped, io.PRIVILEGED, state_qos)
+        self.pub_clock = self.create_publisher(Clock, "/clock", 10)
+        self.create_subscription(Float64MultiArray, io.JOINT_COMMANDS, self.on_command, io.COMMAND_QOS)
+        self.create_service(Trigger, io.RESET, self.on_reset)
+        if not self.lockstep:
+            self.create_timer(1.0 / rate, self.on_timer)
+        self.obs, _ = self.env.reset(seed=self._take_seed())
+        self.publish(self.obs, 0.0, False, False)
+        self.get_logger().info(f"{self.env_id} stand-in ready ({'lockstep' if self.lockstep else f'{rate} Hz'})")
+
+    def _take_seed(self) -> int | None:
+        seed = self.get_parameter("seed").value
+        if seed >= 0 and seed != self.last_seed:
+            self.last_seed = seed
+            return int(seed)
+        return None
+
+    def on_command(self, msg: Float64MultiArray) -> None:
+        cmd = np.asarray(msg.data, dtype=np.float64)
+        if cmd.shape != (4,) or not np.all(np.isfinite(cmd)):
+            self.rejected += 1
+            self.get_logger().warn(f"joint_commands rejected: need 4 finite efforts, got {cmd.shape}", throttle_duration_sec=1.0)
+            return
+        self.command = cmd
+        self.last_command_time = self.get_clock().now().nanoseconds * 1e-9
+        if self.lockstep:
+            self.advance()
+
+    def on_timer(self) -> None:
+        now = self.get_clock().now().nanoseconds * 1e-9
+        if now - self.last_command_time > self.deadman_s:
+            self.command = np.zeros(4)  # deadman: no fresh command, no torque
+        self.advance()
+
+    def advance(self) -> None:
+        if self.done:
+            return  # the episode is over: wait for the reset service
+        action = np.clip(self.command / walker.MOTORS_TORQUE, -1.0, 1.0)
+        self.obs, reward, terminated, truncated, _ = self.env.step(action.astype(np.float32))
+        self.done = terminated or truncated
+        self.sim_time += self.dt
+        self.publish(self.obs, float(reward), terminated, truncated)
+
+    def on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self.obs, _ = self.env.reset(seed=self._take_seed())
+        self.done = False
+        self.command = np.zeros(4)
+        self.sim_time += self.dt  # the first state of an episode is a new instant, never a repeated stamp
+        self.publish(self.obs, 0.0, False, False)
+        response.success, response.message = True, f"reset at t={self.sim_time:.2f}"
+        return response
+
+    def publish(self, obs: np.ndarray, reward: float, terminated: bool, truncated: bool) -> None:
+        t = self.sim_time
+        s = walker.obs_to_state(obs, self.command, t)
+        clock = Clock()
+        clock.clock = io.to_time(t)
+        self.pub_clock.publish(clock)
+        self.pub_joints.publish(io.joint_state_msg(walker.JOINT_NAMES, s.joint_position, s.joint_velocity, s.joint_effort, t))
+        self.pub_imu.publish(io.imu_msg(s.imu_orientation, s.imu_angular_velocity, s.imu_linear_acceleration, t, "hull"))
+        hull = self.env.unwrapped.hull.position  # Box2D (x, y-up) → odom (x, 0, z-up)
+        position = np.array([hull[0], 0.0, hull[1]])
+        self.pub_odom.publish(io.odom_msg(position, s.imu_orientation, s.base_linear_velocity, t, "odom", "hull"))
+        self.pub_scan.publish(io.scan_msg(s.scan, walker.LIDAR_RANGE, t, "hull"))
+        self.pub_feet.publish(io.joint_state_msg(walker.FOOT_NAMES, s.foot_contact, np.zeros(2), np.zeros(2), t))
+        self.pub_priv.publish(io.privileged_msg(reward, terminated, truncated, t))
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(Box2DStandIn, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

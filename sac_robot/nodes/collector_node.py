@@ -1,0 +1,350 @@
+# Copyright 2026 The sac_robot Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Collector node: robot topics in, safe joint commands out, transitions to the learner.
+
+    joint_states, imu/data, odom, scan, foot_contacts, privileged/step   → RobotState (ros_io)
+    CollectorLoop.step (observation, policy, SafetyLayer)               → joint_commands
+    transitions (batched, numbered, kept until acked)                    → /sac_robot/transitions
+    /sac_robot/policy → decoded off the control thread, swapped between steps
+    sac_robot/estop and /sac_robot/estop → SafetyLayer latch; sac_robot/resume (Trigger) releases it
+
+lockstep: a step runs when every needed topic has a message newer than the last step's;
+real time: a timer at control_rate_hz runs the step with the newest messages (the watchdog in the
+safety layer catches stale ones).
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import socket
+import sys
+import threading
+import time
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.node import Node
+from std_msgs.msg import Bool, Float64MultiArray, String, UInt8MultiArray
+from std_srvs.srv import Trigger
+
+from sac_robot.core.config import load_config
+from sac_robot.core.wire import WireError, decode_ack, encode_transitions
+from sac_robot.nodes import ros_io as io
+from sac_robot.nodes.spin import run_node
+from sac_robot.policy_runtime import FrozenPolicy, PolicyFormatError
+from sac_robot.robot.collector_loop import CollectorLoop, Signals
+from sac_robot.robot.pipeline import build_pipeline
+from sac_robot.robot.safety import SafetyLayer
+from sac_robot.robot.state import RobotState
+
+
+class CollectorNode(Node):
+    def __init__(self) -> None:
+        super().__init__("collector")
+        config = self.declare_parameter("config", "bipedal_walker").value
+        default_id = f"{socket.gethostname()}{self.get_namespace().replace('/', '_')}"
+        self.collector_id = self.declare_parameter("collector_id", default_id).value
+        seed = self.declare_parameter("seed", 0).value
+        self.cfg = load_config(config)
+        self.pipe = build_pipeline(self.cfg.robot, str(config))
+        rc = self.pipe.cfg
+        self.lockstep = self.declare_parameter("lockstep", rc.lockstep).value
+        self.period = 1.0 / rc.control_rate_hz
+        self.safety = SafetyLayer(rc.safety, self.pipe.description, self.period)
+        epoch = int(time.time() * 1000)  # a new epoch per process start: sequence numbers restart at 0
+        self.loop = CollectorLoop(self.pipe, self.safety, self.collector_id, epoch, seed)
+        self.utd, self.learning_starts = self.cfg.sac.utd, self.cfg.sac.learning_starts
+        self.joints = io.JointOrder(self.pipe.description.joint_names, io.JOINT_STATES)
+        self.feet = io.JointOrder(self.pipe.description.feet, io.FOOT_CONTACTS)
+        self.needs = set(self.pipe.needs) | ({"privileged"} if "privileged" in (rc.reward, rc.termination) else set())
+        self.latest: dict[str, object] = {}
+        self.stamps: dict[str, float] = {}
+        self.last_step_stamp = -1.0
+        self.resetting = False
+        self.waiting_learner = False
+        self.learner_updates = 0
+        self.learner_stored = 0
+        self.last_ack_time = time.monotonic()
+        self.last_policy_time: float | None = None
+        self.counters = {"bad_messages": 0, "steps": 0, "resets": 0, "resends": 0, "lag_waits": 0, "stalls": 0}
+        self.last_step_time = time.monotonic()
+        self.policy_queue: queue.Queue[bytes] = queue.Queue(maxsize=2)
+        self.new_policy: tuple[FrozenPolicy, int] | None = None
+        self.policy_lock = threading.Lock()
+        threading.Thread(target=self._decode_policies, name="policy-decoder", daemon=True).start()
+
+        sensor_qos = io.lockstep_qos(self.lockstep)
+        self.pub_cmd = self.create_publisher(Float64MultiArray, io.JOINT_COMMANDS, io.COMMAND_QOS)
+        self.pub_tr = self.create_publisher(UInt8MultiArray, io.TRANSITIONS, io.TRANSITIONS_QOS)
+        self.pub_ep = self.create_publisher(String, io.EPISODES, io.ACK_QOS)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(io.JointState, io.JOINT_STATES, self.on_joint_states, sensor_qos)
+        self.create_subscription(io.Imu, io.IMU, self.on_imu, sensor_qos)
+        if "odom" in self.needs:
+            self.create_subscription(io.Odometry, io.ODOM, self.on_odom, sensor_qos)
+        if "scan" in self.needs:
+            self.create_subscription(io.LaserScan, io.SCAN, self.on_scan, sensor_qos)
+        if "foot_contacts" in self.needs:
+            self.create_subscription(io.JointState, io.FOOT_CONTACTS, self.on_feet, sensor_qos)
+        if "privileged" in self.needs:
+            self.create_subscription(io.Vector3Stamped, io.PRIVILEGED, self.on_privileged, sensor_qos)
+        self.create_subscription(Bool, io.ESTOP, self.on_estop, io.ESTOP_QOS)
+        self.create_subscription(Bool, io.GLOBAL_ESTOP, self.on_estop, io.ESTOP_QOS)
+        self.create_subscription(UInt8MultiArray, io.POLICY, self.on_policy, io.POLICY_QOS)
+        self.create_subscription(String, io.ACK, self.on_ack, io.ACK_QOS)
+        self.create_service(Trigger, io.RESUME, self.on_resume)
+        self.reset_client = self.create_client(Trigger, io.RESET)
+        self.create_timer(2.0, self.resend_unacked)
+        self.create_timer(1.0, self.on_diagnostics)
+        if self.lockstep:
+            self.create_timer(0.05, self.kick)  # retries a step held back by UTD pacing or a lost message
+        else:
+            self.create_timer(self.period, self.on_control_timer)
+        self.get_logger().info(
+            f"collector {self.collector_id} ready ({'lockstep' if self.lockstep else f'{rc.control_rate_hz} Hz'})"
+        )
+
+    # --- sensors -------------------------------------------------------------------------------
+    def _store(self, key: str, value: object, stamp: float) -> None:
+        self.latest[key] = value
+        self.stamps[key] = stamp
+        if key in ("joint_states", "imu"):
+            self.safety.note_sensor(key, stamp)
+        if self.lockstep:
+            self.try_step()
+
+    def _reject(self, err: Exception) -> None:
+        self.counters["bad_messages"] += 1
+        self.get_logger().warn(f"message rejected: {err}", throttle_duration_sec=1.0)
+
+    def on_joint_states(self, msg: io.JointState) -> None:
+        try:
+            self._store("joint_states", self.joints.read(msg), io.from_time(msg.header.stamp))
+        except io.MessageError as err:
+            self._reject(err)
+
+    def on_imu(self, msg: io.Imu) -> None:
+        try:
+            self._store("imu", io.read_imu(msg), io.from_time(msg.header.stamp))
+        except io.MessageError as err:
+            self._reject(err)
+
+    def on_odom(self, msg: io.Odometry) -> None:
+        try:
+            self._store("odom", io.read_odom(msg), io.from_time(msg.header.stamp))
+        except io.MessageError as err:
+            self._reject(err)
+
+    def on_scan(self, msg: io.LaserScan) -> None:
+        try:
+            self._store("scan", io.read_scan(msg), io.from_time(msg.header.stamp))
+        except io.MessageError as err:
+            self._reject(err)
+
+    def on_feet(self, msg: io.JointState) -> None:
+        try:
+            self._store("foot_contacts", self.feet.read(msg, ("position",))[0], io.from_time(msg.header.stamp))
+        except io.MessageError as err:
+            self._reject(err)
+
+    def on_privileged(self, msg: io.Vector3Stamped) -> None:
+        v = msg.vector
+        if not np.all(np.isfinite([v.x, v.y, v.z])):
+            self._reject(io.MessageError(f"{io.PRIVILEGED}: contains NaN or inf"))
+            return
+        self._store("privileged", Signals(v.x, v.y > 0.5, v.z > 0.5), io.from_time(msg.header.stamp))
+
+    def _state(self) -> RobotState:
+        pos, vel, eff = self.latest["joint_states"]
+        q, gyro, accel = self.latest["imu"]
+        odom = self.latest.get("odom")
+        return RobotState(
+            joint_position=pos,
+            joint_velocity=vel,
+            joint_effort=eff,
+            imu_orientation=q,
+            imu_angular_velocity=gyro,
+            imu_linear_acceleration=accel,
+            base_position=odom[0] if odom is not None else None,
+            base_linear_velocity=odom[1] if odom is not None else None,
+            foot_contact=self.latest.get("foot_contacts"),
+            scan=self.latest.get("scan"),
+            stamp=max(self.stamps["joint_states"], self.stamps["imu"]),
+        )
+
+    # --- the control step ----------------------------------------------------------------------
+    def try_step(self) -> None:
+        """Lockstep: run when every needed topic carries the same stamp, newer than the last step's."""
+        if self.resetting or any(k not in self.stamps for k in self.needs):
+            return
+        stamps = {self.stamps[k] for k in self.needs}
+        if len(stamps) != 1:
+            return
+        stamp = stamps.pop()
+        if stamp <= self.last_step_stamp or self._learner_behind():
+            return
+        self.last_step_stamp = stamp
+        self.control_step(stamp)
+
+    def kick(self) -> None:
+        """Lockstep housekeeping: resume after UTD pacing; restart an episode whose messages were lost
+        (e.g. the stand-in's first state was published before this node subscribed)."""
+        if self.waiting_learner:
+            if not self._learner_behind():
+                self.waiting_learner = False
+                self.try_step()
+            return
+        if not self.resetting and time.monotonic() - self.last_step_time > 2.0:
+            self.counters["stalls"] += 1
+            self.loop.abort_episode()
+            self.request_reset()
+
+    def on_control_timer(self) -> None:
+        if self.resetting or "joint_states" not in self.latest or "imu" not in self.latest:
+            return
+        self.control_step(self.get_clock().now().nanoseconds * 1e-9)
+
+    def control_step(self, now: float) -> None:
+        self.last_step_time = time.monotonic()
+        self._swap_policy()
+        signals = self.latest.get("privileged")
+        result = self.loop.step(self._state(), signals, now)
+        self.counters["steps"] += 1
+        if result.command is not None:
+            self.pub_cmd.publish(Float64MultiArray(data=result.command.tolist()))
+        for info in (result.episode, result.eval_round):
+            if info is not None:
+                self.pub_ep.publish(String(data=json.dumps({**info, "collector_id": self.collector_id})))
+        batch = self.loop.take_batch(force=result.reset)
+        if batch is not None:
+            self.pub_tr.publish(UInt8MultiArray(data=encode_transitions(batch)))
+        if result.reset:
+            self.request_reset()
+
+    def _learner_behind(self) -> bool:
+        """Simulation only: hold the next step while the learner lags the UTD ratio."""
+        if not (self.lockstep and self.pipe.cfg.wait_for_learner) or self.loop.policy is None:
+            return False
+        produced = self.learner_stored + self.loop.unacked_count + len(self.loop.outbox)
+        lag = self.utd * (produced - self.learning_starts) - self.learner_updates
+        behind = lag > self.utd * self.pipe.cfg.max_learner_lag_steps
+        if behind and not self.waiting_learner:
+            self.waiting_learner = True
+            self.counters["lag_waits"] += 1
+        return behind
+
+    # --- resets --------------------------------------------------------------------------------
+    def request_reset(self) -> None:
+        self.resetting = True
+        self.last_step_time = time.monotonic()
+        self.counters["resets"] += 1
+        if not self.reset_client.service_is_ready():
+            self.reset_client.wait_for_service(timeout_sec=5.0)
+        self.reset_client.call_async(Trigger.Request()).add_done_callback(self._reset_done)
+
+    def _reset_done(self, future) -> None:
+        response = future.result()
+        if response is None or not response.success:
+            self.get_logger().error(f"reset failed: {getattr(response, 'message', 'no response')}; retrying")
+            self.request_reset()
+            return
+        self.resetting = False
+        if self.lockstep:
+            self.try_step()
+
+    # --- learner traffic -----------------------------------------------------------------------
+    def on_policy(self, msg: UInt8MultiArray) -> None:
+        try:
+            self.policy_queue.put_nowait(bytes(msg.data))
+        except queue.Full:
+            pass  # a newer one is being decoded already
+
+    def _decode_policies(self) -> None:
+        """Decoding and hash checking stay off the control thread."""
+        while True:
+            data = self.policy_queue.get()
+            try:
+                policy = FrozenPolicy.from_bytes(data, io.POLICY)
+            except PolicyFormatError as err:
+                self.counters["bad_messages"] += 1
+                self.get_logger().warn(f"policy rejected: {err}")
+                continue
+            version = int(policy.meta.get("version", 0))
+            with self.policy_lock:
+                if version > self.loop.policy_version:
+                    self.new_policy = (policy, version)
+
+    def _swap_policy(self) -> None:
+        with self.policy_lock:
+            new, self.new_policy = self.new_policy, None
+        if new is not None:
+            try:
+                self.loop.set_policy(*new)
+                self.last_policy_time = time.monotonic()
+            except ValueError as err:
+                self.counters["bad_messages"] += 1
+                self.get_logger().warn(f"policy rejected: {err}")
+
+    def on_ack(self, msg: String) -> None:
+        try:
+            ack = decode_ack(msg.data)
+        except WireError as err:
+            self._reject(err)
+            return
+        self.learner_updates, self.learner_stored = ack["updates"], ack["stored"]
+        if ack["collector_id"] == self.collector_id and ack["epoch"] == self.loop.epoch:
+            if ack["acked_seq"] > self.loop.acked_seq:
+                self.last_ack_time = time.monotonic()
+            self.loop.on_ack(ack["acked_seq"])
+        if self.waiting_learner:
+            self.kick()
+
+    def resend_unacked(self) -> None:
+        """Anything unacknowledged for a while is sent again; the learner drops what it already holds."""
+        if self.loop.unacked and time.monotonic() - self.last_ack_time > 3.0:
+            for batch in list(self.loop.unacked):
+                self.pub_tr.publish(UInt8MultiArray(data=encode_transitions(batch)))
+            self.counters["resends"] += 1
+            self.last_ack_time = time.monotonic()
+
+    # --- e-stop, resume, diagnostics -----------------------------------------------------------
+    def on_estop(self, msg: Bool) -> None:
+        self.safety.estop(bool(msg.data), self.get_clock().now().nanoseconds * 1e-9)
+
+    def on_resume(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        ok, why = self.safety.request_resume(self.get_clock().now().nanoseconds * 1e-9)
+        response.success, response.message = ok, why
+        return response
+
+    def on_diagnostics(self) -> None:
+        values = {**self.counters, **self.safety.diagnostics()}
+        values.update(
+            transitions=self.loop.steps,
+            episodes=self.loop.episodes,
+            unacked=self.loop.unacked_count,
+            dropped_unacked=self.loop.dropped_unacked,
+            policy_version=self.loop.policy_version,
+            learner="ok" if self.last_policy_time else "no policy yet (random actions)",
+        )
+        level = int(self.safety.status_level())
+        now = self.get_clock().now().nanoseconds * 1e-9
+        name = f"sac_robot/collector/{self.collector_id}"
+        self.pub_diag.publish(io.diagnostics_msg(name, self.collector_id, level, self.safety.status_message(), values, now))
+
+    def close(self) -> None:
+        """Queue what is left; it is kept (unacked) only in memory, so send it while the context lives."""
+        batch = self.loop.take_batch(force=True)
+        if batch is not None:
+            try:
+                self.pub_tr.publish(UInt8MultiArray(data=encode_transitions(batch)))
+            except Exception as err:  # the context may already be shut down by the signal handler
+                self.get_logger().warn(f"could not send the last {batch.count} transitions: {err}")
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(CollectorNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

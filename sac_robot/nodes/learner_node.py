@@ -1,0 +1,133 @@
+# Copyright 2026 The sac_robot Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Learner node: transitions in, weights out. Training runs in its own thread (LearnerCore).
+
+    /sac_robot/transitions  (UInt8MultiArray)   → ingest, exactly once
+    /sac_robot/episodes     (String, JSON)      → training returns, evaluation rows in progress.csv
+    /sac_robot/ack          (String, JSON)      ← highest contiguous sequence stored on disk
+    /sac_robot/policy       (UInt8MultiArray)   ← safetensors weights, transient-local
+    /diagnostics            (DiagnosticArray)   ← about 1 Hz
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.node import Node
+from std_msgs.msg import String, UInt8MultiArray
+
+from sac_robot.core.config import load_config
+from sac_robot.core.wire import WireError, decode_transitions, encode_ack
+from sac_robot.nodes import ros_io as io
+from sac_robot.nodes.spin import run_node
+from sac_robot.robot.pipeline import build_pipeline
+from sac_robot.training.learner_core import LearnerCore
+
+
+class LearnerNode(Node):
+    def __init__(self) -> None:
+        super().__init__("learner")
+        config = self.declare_parameter("config", "bipedal_walker").value
+        run_dir = self.declare_parameter("run_dir", "runs/train_sim").value
+        resume = self.declare_parameter("resume", False).value
+        total_steps = self.declare_parameter("total_steps", 0).value  # 0: the config's train.total_steps
+        self.flush_period = self.declare_parameter("flush_period_s", 0.5).value
+        overrides = {"train.total_steps": total_steps} if total_steps > 0 else {}
+        cfg = load_config(config, overrides)
+        pipe = build_pipeline(cfg.robot, str(config))
+        info = {
+            "joint_names": pipe.description.joint_names,
+            "robot": pipe.description.name,
+            "obs_layout": [list(t) for t in pipe.observation.layout],
+            "control_rate_hz": pipe.cfg.control_rate_hz,
+            "action_mode": pipe.cfg.action.mode,
+            "action_scale": pipe.cfg.action.scale,
+            "config": cfg.model_dump(mode="json"),
+        }
+        ones = np.ones(pipe.act_dim)
+        self.core = LearnerCore(
+            None if resume else cfg, Path(run_dir), pipe.obs_dim, pipe.act_dim, -ones, ones, resume, info
+        )
+        if resume and total_steps > 0:
+            self.core.cfg.train.total_steps = total_steps
+        self.total_steps = self.core.cfg.train.total_steps
+        self.pub_policy = self.create_publisher(UInt8MultiArray, io.POLICY, io.POLICY_QOS)
+        self.pub_ack = self.create_publisher(String, io.ACK, io.ACK_QOS)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(UInt8MultiArray, io.TRANSITIONS, self.on_transitions, io.TRANSITIONS_QOS)
+        self.create_subscription(String, io.EPISODES, self.on_episode, io.ACK_QOS)
+        self.create_timer(self.flush_period, self.on_flush)
+        self.create_timer(1.0, self.on_diagnostics)
+        self.bad_messages = 0
+        self.finished = False
+        self.core.start(self.publish_policy, pipe.cfg.publish_every_updates)
+        self.get_logger().info(f"learner writing {run_dir} ({self.core.buffer.total} transitions stored)")
+
+    def on_transitions(self, msg: UInt8MultiArray) -> None:
+        try:
+            batch = decode_transitions(bytes(msg.data))
+        except WireError as err:
+            self.bad_messages += 1
+            self.get_logger().warn(f"transitions rejected: {err}", throttle_duration_sec=1.0)
+            return
+        result = self.core.ingest(batch)
+        if result == "shape":
+            self.get_logger().warn(f"transitions from {batch.collector_id} have the wrong dimensions", throttle_duration_sec=1.0)
+
+    def on_episode(self, msg: String) -> None:
+        try:
+            self.core.note_episode(json.loads(msg.data))
+        except (ValueError, KeyError, TypeError) as err:
+            self.bad_messages += 1
+            self.get_logger().warn(f"episode message rejected: {err}", throttle_duration_sec=1.0)
+
+    def on_flush(self) -> None:
+        """Persist, then acknowledge: every stream's ack also carries the update count (for UTD pacing)."""
+        self.core.flush()
+        for key, seq in self.core.acked.items():
+            cid, epoch = key.rsplit("|", 1)
+            ack = encode_ack(cid, int(epoch), seq, self.core.agent.updates, self.core.buffer.total)
+            self.pub_ack.publish(String(data=ack))
+        if self.core.buffer.total >= self.total_steps and not self.finished:
+            self.finished = True
+            self.get_logger().info(f"reached {self.total_steps} steps: final checkpoint and policy")
+            raise SystemExit(0)
+
+    def publish_policy(self, data: bytes, version: int) -> None:
+        msg = UInt8MultiArray()
+        msg.data = data
+        self.pub_policy.publish(msg)
+
+    def on_diagnostics(self) -> None:
+        c = self.core
+        values = {
+            "transitions_stored": c.buffer.total,
+            "updates": c.agent.updates,
+            "updates_per_s": f"{c.updates_per_s():.1f}",
+            "policy_version": c.policy_version,
+            "collectors": len(c.received),
+            "rejected_messages": self.bad_messages + sum(c.rejected.values()),
+            "rejected_gap": c.rejected["gap"],
+            "rejected_duplicate": c.rejected["duplicate"],
+            "alpha": f"{c.agent.alpha:.4f}",
+        }
+        now = self.get_clock().now().nanoseconds * 1e-9
+        self.pub_diag.publish(io.diagnostics_msg("sac_robot/learner", "learner", 0, "training", values, now))
+
+    def close(self) -> None:
+        """Stop training and write the final checkpoint (also on Ctrl-C and SIGTERM)."""
+        self.core.stop()
+        path = self.core.finish()
+        self.get_logger().info(f"final checkpoint written; policy at {path}")
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(LearnerNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+# Copyright 2026 The sac_robot Authors
+# SPDX-License-Identifier: Apache-2.0
+"""ROS message ↔ robot-layer conversions and the QoS of every topic in the contract (docs/topics.md).
+
+Conversions validate what arrives: wrong joint names, wrong array lengths and non-finite values
+raise MessageError with a reason the node logs and counts; nothing malformed reaches the layers below.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Vector3Stamped
+from nav_msgs.msg import Odometry
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Imu, JointState, LaserScan
+
+# Robot topics (relative: a robot's namespace applies).
+JOINT_STATES, IMU, ODOM, SCAN, FOOT_CONTACTS = "joint_states", "imu/data", "odom", "scan", "foot_contacts"
+JOINT_COMMANDS, RESET, PRIVILEGED, ESTOP, RESUME = "joint_commands", "reset", "privileged/step", "sac_robot/estop", "sac_robot/resume"
+# Learner topics (absolute: every namespaced collector reaches the one learner).
+TRANSITIONS, ACK, POLICY, EPISODES = "/sac_robot/transitions", "/sac_robot/ack", "/sac_robot/policy", "/sac_robot/episodes"
+GLOBAL_ESTOP = "/sac_robot/estop"
+
+SENSOR_QOS = qos_profile_sensor_data
+COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+TRANSITIONS_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+ACK_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+POLICY_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+ESTOP_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def lockstep_qos(lockstep: bool) -> QoSProfile:
+    """In lockstep every message of a step matters: reliable. In real time, the newest one does: best effort."""
+    return COMMAND_QOS if lockstep else SENSOR_QOS
+
+
+class MessageError(ValueError):
+    """A message that cannot be used; the text names the topic and the problem."""
+
+
+def to_time(seconds: float) -> Time:
+    ns = int(round(seconds * 1e9))  # round once, then split: 4.9999999996 s must become 5 s, not 4 s
+    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+def from_time(stamp: Time) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+class JointOrder:
+    """Maps a JointState's names onto the configured joint order, once per distinct name list."""
+
+    def __init__(self, names: list[str], topic: str = JOINT_STATES) -> None:
+        self.names = list(names)
+        self.topic = topic
+        self._cache: tuple[tuple[str, ...], np.ndarray] | None = None
+
+    def index(self, msg_names: list[str]) -> np.ndarray:
+        key = tuple(msg_names)
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        position = {n: i for i, n in enumerate(msg_names)}
+        missing = [n for n in self.names if n not in position]
+        if missing:
+            raise MessageError(f"{self.topic}: missing names {missing} (got {list(msg_names)})")
+        idx = np.array([position[n] for n in self.names], dtype=np.int64)
+        self._cache = (key, idx)
+        return idx
+
+    def read(self, msg: JointState, fields: tuple[str, ...] = ("position", "velocity", "effort")) -> list[np.ndarray]:
+        idx = self.index(msg.name)
+        out = []
+        for f in fields:
+            values = np.asarray(getattr(msg, f), dtype=np.float64)
+            if len(values) == 0 and f == "effort":
+                out.append(np.zeros(len(self.names)))
+                continue
+            if len(values) != len(msg.name):
+                raise MessageError(f"{self.topic}: {f} has {len(values)} values for {len(msg.name)} names")
+            v = values[idx]
+            if not np.all(np.isfinite(v)):
+                raise MessageError(f"{self.topic}: {f} contains NaN or inf")
+            out.append(v)
+        return out
+
+
+def joint_state_msg(names: list[str], pos: np.ndarray, vel: np.ndarray, eff: np.ndarray, stamp: float) -> JointState:
+    msg = JointState()
+    msg.header.stamp = to_time(stamp)
+    msg.name = list(names)
+    msg.position, msg.velocity, msg.effort = pos.tolist(), vel.tolist(), eff.tolist()
+    return msg
+
+
+def imu_msg(orientation: np.ndarray, gyro: np.ndarray, accel: np.ndarray, stamp: float, frame: str) -> Imu:
+    msg = Imu()
+    msg.header.stamp = to_time(stamp)
+    msg.header.frame_id = frame
+    o = msg.orientation
+    o.x, o.y, o.z, o.w = (float(v) for v in orientation)
+    g = msg.angular_velocity
+    g.x, g.y, g.z = (float(v) for v in gyro)
+    a = msg.linear_acceleration
+    a.x, a.y, a.z = (float(v) for v in accel)
+    return msg
+
+
+def read_imu(msg: Imu) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    o, g, a = msg.orientation, msg.angular_velocity, msg.linear_acceleration
+    q = np.array([o.x, o.y, o.z, o.w])
+    gyro, accel = np.array([g.x, g.y, g.z]), np.array([a.x, a.y, a.z])
+    if not (np.all(np.isfinite(q)) and np.all(np.isfinite(gyro)) and np.all(np.isfinite(accel))):
+        raise MessageError(f"{IMU}: contains NaN or inf")
+    norm = float(np.linalg.norm(q))
+    if not 0.9 < norm < 1.1:
+        raise MessageError(f"{IMU}: orientation is not a unit quaternion (norm {norm:.3f})")
+    return q / norm, gyro, accel
+
+
+def odom_msg(position: np.ndarray, orientation: np.ndarray, lin_vel: np.ndarray, stamp: float, frame: str, child: str) -> Odometry:
+    msg = Odometry()
+    msg.header.stamp = to_time(stamp)
+    msg.header.frame_id, msg.child_frame_id = frame, child
+    p = msg.pose.pose.position
+    p.x, p.y, p.z = (float(v) for v in position)
+    o = msg.pose.pose.orientation
+    o.x, o.y, o.z, o.w = (float(v) for v in orientation)
+    v = msg.twist.twist.linear
+    v.x, v.y, v.z = (float(x) for x in lin_vel)
+    return msg
+
+
+def read_odom(msg: Odometry) -> tuple[np.ndarray, np.ndarray]:
+    """(base position in the odom frame, base linear velocity in the body frame, as nav_msgs defines twist)."""
+    p, v = msg.pose.pose.position, msg.twist.twist.linear
+    pos, vel = np.array([p.x, p.y, p.z]), np.array([v.x, v.y, v.z])
+    if not (np.all(np.isfinite(pos)) and np.all(np.isfinite(vel))):
+        raise MessageError(f"{ODOM}: contains NaN or inf")
+    return pos, vel
+
+
+def scan_msg(ranges: np.ndarray, range_max: float, stamp: float, frame: str) -> LaserScan:
+    msg = LaserScan()
+    msg.header.stamp = to_time(stamp)
+    msg.header.frame_id = frame
+    msg.range_min, msg.range_max = 0.0, float(range_max)
+    msg.ranges = [float(r) for r in ranges]
+    return msg
+
+
+def read_scan(msg: LaserScan, expected: int | None = None) -> np.ndarray:
+    r = np.asarray(msg.ranges, dtype=np.float64)
+    if expected is not None and len(r) != expected:
+        raise MessageError(f"{SCAN}: {len(r)} ranges, expected {expected}")
+    if not np.all(np.isfinite(r)):
+        raise MessageError(f"{SCAN}: contains NaN or inf")
+    return r
+
+
+def privileged_msg(reward: float, terminated: bool, truncated: bool, stamp: float) -> Vector3Stamped:
+    """The stand-in's own reward, terminated and truncated for step k, stamped with step k's time."""
+    msg = Vector3Stamped()
+    msg.header.stamp = to_time(stamp)
+    msg.header.frame_id = "privileged"
+    msg.vector.x, msg.vector.y, msg.vector.z = float(reward), float(terminated), float(truncated)
+    return msg
+
+
+def diagnostics_msg(name: str, hardware_id: str, level: int, message: str, values: dict[str, str], stamp: float) -> DiagnosticArray:
+    arr = DiagnosticArray()
+    arr.header.stamp = to_time(stamp)
+    status = DiagnosticStatus(level=bytes([int(level)]), name=name, message=message, hardware_id=hardware_id)
+    status.values = [KeyValue(key=str(k), value=str(v)) for k, v in values.items()]
+    arr.status = [status]
+    return arr
+
+
+def require_local_discovery() -> None:
+    """Warn loudly when DDS discovery is not limited; the README explains why it matters."""
+    if os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") is None and os.environ.get("ROS_LOCALHOST_ONLY") != "1":
+        import logging
+
+        logging.getLogger("sac_robot").warning(
+            "ROS_AUTOMATIC_DISCOVERY_RANGE is not set: DDS discovery will multicast on every network interface"
+        )

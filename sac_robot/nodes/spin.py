@@ -1,0 +1,38 @@
+# Copyright 2026 The sac_robot Authors
+# SPDX-License-Identifier: Apache-2.0
+"""One way to run a node: init, spin, and on Ctrl-C or SIGTERM a clean shutdown that runs the node's
+`close()` (final checkpoint, safe command) before the process exits, so launchers leave no orphans."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.node import Node
+
+from sac_robot.nodes.ros_io import require_local_discovery
+
+
+def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 1) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    require_local_discovery()
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = factory()
+        executor = MultiThreadedExecutor(threads) if threads > 1 else SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if close is not None:
+                close()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0

@@ -1,0 +1,227 @@
+# Copyright 2026 The sac_robot Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The collector's control step without ROS: observation → action → safe command → transition.
+
+Each call to `step` receives the newest complete robot state and returns the command to publish
+(or a request to reset). Transitions are numbered per (collector id, epoch) and queued for the
+learner; they stay in `unacked` until the learner confirms they are on disk, so a learner restart
+loses nothing. Evaluation episodes (deterministic actions) are run between training episodes and
+never stored.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sac_robot.core.wire import TransitionBatch
+from sac_robot.policy_runtime import FrozenPolicy
+from sac_robot.robot.pipeline import Pipeline
+from sac_robot.robot.rewards import RewardConfig, compute_reward
+from sac_robot.robot.safety import SafetyLayer
+from sac_robot.robot.state import RobotState
+from sac_robot.robot.terminations import TerminationConfig, check_fall
+
+
+@dataclass
+class Signals:
+    """The stand-in's privileged reward/terminated/truncated for the step that produced a state."""
+
+    reward: float
+    terminated: bool
+    truncated: bool
+
+
+@dataclass
+class StepResult:
+    command: np.ndarray | None  # None: publish nothing new (episode over, waiting for reset)
+    reset: bool = False
+    episode: dict | None = None  # summary of an episode that just ended
+    eval_round: dict | None = None  # summary of a finished evaluation round
+    intervened: bool = False
+
+
+@dataclass
+class _Pending:
+    obs: np.ndarray
+    action: np.ndarray
+    intervened: bool
+    previous: np.ndarray  # the action before this one, for the action-rate reward
+
+
+@dataclass
+class EpisodeStats:
+    ret: float = 0.0
+    length: int = 0
+    evaluating: bool = False
+    eval_returns: list[float] = field(default_factory=list)
+    eval_lengths: list[int] = field(default_factory=list)
+
+
+class CollectorLoop:
+    def __init__(
+        self,
+        pipe: Pipeline,
+        safety: SafetyLayer,
+        collector_id: str,
+        epoch: int,
+        seed: int = 0,
+    ) -> None:
+        self.pipe = pipe
+        self.cfg = pipe.cfg
+        self.safety = safety
+        self.collector_id, self.epoch = collector_id, epoch
+        self.rng = np.random.default_rng(seed)
+        self.policy: FrozenPolicy | None = None
+        self.policy_version = 0
+        self.next_seq = 0
+        self.outbox: list[tuple] = []
+        self.unacked: deque[TransitionBatch] = deque()
+        self.unacked_count = 0
+        self.dropped_unacked = 0
+        self.acked_seq = -1
+        self.steps = 0  # training transitions produced
+        self.steps_since_eval = 0
+        self.episodes = 0
+        self.max_episode_steps = max(1, int(round(self.cfg.episode_seconds * self.cfg.control_rate_hz)))
+        self.ep = EpisodeStats()
+        self.pending: _Pending | None = None
+        self.prev_action = np.zeros(pipe.act_dim)
+
+    # --- policy ----------------------------------------------------------------------------------
+    def set_policy(self, policy: FrozenPolicy, version: int) -> None:
+        """Called between steps only, so an action is never computed by half an old policy."""
+        if policy.obs_dim != self.pipe.obs_dim or policy.act_dim != self.pipe.act_dim:
+            raise ValueError(
+                f"policy dims ({policy.obs_dim}, {policy.act_dim}) do not match ({self.pipe.obs_dim}, {self.pipe.act_dim})"
+            )
+        self.policy, self.policy_version = policy, version
+
+    def _choose(self, obs: np.ndarray) -> np.ndarray:
+        if self.policy is None:  # learning has not started: uniform random actions
+            return self.rng.uniform(-1.0, 1.0, self.pipe.act_dim)
+        if self.ep.evaluating:
+            return self.policy.act(obs)
+        return self.policy.sample(obs, self.rng)
+
+    # --- reward and termination -----------------------------------------------------------------
+    def _outcome(self, state: RobotState, signals: Signals | None, safety_fell: str | None) -> tuple[float, bool, bool]:
+        cfg = self.cfg
+        if cfg.termination == "privileged":
+            if signals is None:
+                raise ValueError("termination 'privileged' needs the stand-in's privileged/step signals")
+            terminated, truncated = signals.terminated, signals.truncated
+        else:
+            assert isinstance(cfg.termination, TerminationConfig)
+            terminated, truncated = check_fall(cfg.termination, state) is not None or safety_fell is not None, False
+        if cfg.reward == "privileged":
+            if signals is None:
+                raise ValueError("reward 'privileged' needs the stand-in's privileged/step signals")
+            reward = signals.reward
+        else:
+            assert isinstance(cfg.reward, RewardConfig)
+            reward, _ = compute_reward(
+                cfg.reward, self.pipe.description, state, self.pending.action, self.pending.previous, terminated
+            )
+        truncated = truncated or (self.ep.length + 1 >= self.max_episode_steps)
+        return float(reward), bool(terminated), bool(truncated and not terminated)
+
+    # --- the step --------------------------------------------------------------------------------
+    def step(self, state: RobotState, signals: Signals | None, now: float) -> StepResult:
+        obs = self.pipe.observation.build(state, self.prev_action)
+        result = StepResult(command=None)
+        if self.pending is not None:
+            reward, terminated, truncated = self._outcome(state, signals, None)
+            p = self.pending
+            if not self.ep.evaluating:
+                self._queue(p.obs, p.action, reward, obs, terminated, truncated, p.intervened)
+            self.ep.ret += reward
+            self.ep.length += 1
+            if terminated or truncated:
+                self._end_episode(result)
+                return result
+        action = self._choose(obs)
+        safe = self.safety.filter(self.pipe.action_to_command(action), state, now)
+        executed = self.pipe.command_to_action(safe.command)
+        self.pending = _Pending(obs, executed, safe.intervened, self.prev_action)
+        self.prev_action = executed
+        result.command = safe.command
+        result.intervened = safe.intervened
+        return result
+
+    def _end_episode(self, result: StepResult) -> None:
+        ep = self.ep
+        result.reset = True
+        self.pending = None
+        self.prev_action = np.zeros(self.pipe.act_dim)
+        if ep.evaluating:
+            ep.eval_returns.append(ep.ret)
+            ep.eval_lengths.append(ep.length)
+            result.episode = {"kind": "eval", "return": ep.ret, "length": ep.length}
+        else:
+            self.episodes += 1
+            result.episode = {"kind": "train", "return": ep.ret, "length": ep.length, "steps": self.steps}
+        evaluating = ep.evaluating
+        if evaluating and len(ep.eval_returns) >= self.cfg.eval_episodes:
+            result.eval_round = {
+                "kind": "eval_round",
+                "returns": ep.eval_returns,
+                "lengths": ep.eval_lengths,
+                "collector_steps": self.steps,
+                "policy_version": self.policy_version,
+            }
+            evaluating = False
+            self.steps_since_eval = 0
+        elif not evaluating and self._eval_due():
+            evaluating = True
+        returns, lengths = (ep.eval_returns, ep.eval_lengths) if evaluating else ([], [])
+        self.ep = EpisodeStats(evaluating=evaluating, eval_returns=returns, eval_lengths=lengths)
+        result.episode["collector_id"] = self.collector_id
+
+    def _eval_due(self) -> bool:
+        return self.cfg.eval_episodes > 0 and self.policy is not None and self.steps_since_eval >= self.cfg.eval_every_steps
+
+    def abort_episode(self) -> None:
+        """Drop the transition in flight (e.g. the robot was reset or e-stopped mid-step)."""
+        self.pending = None
+        self.prev_action = np.zeros(self.pipe.act_dim)
+        self.ep = EpisodeStats(evaluating=self.ep.evaluating, eval_returns=self.ep.eval_returns,
+                               eval_lengths=self.ep.eval_lengths)
+
+    # --- transitions out -------------------------------------------------------------------------
+    def _queue(self, obs, action, reward, next_obs, terminated, truncated, intervened) -> None:
+        self.outbox.append((obs, action, reward, next_obs, terminated, truncated, intervened))
+        self.steps += 1
+        self.steps_since_eval += 1
+
+    def take_batch(self, force: bool = False) -> TransitionBatch | None:
+        """A batch to send once send_batch transitions are queued (or anything queued when forced)."""
+        if not self.outbox or (len(self.outbox) < self.cfg.send_batch and not force):
+            return None
+        cols = list(zip(*self.outbox))
+        arrays = {
+            "obs": np.asarray(cols[0], np.float32),
+            "action": np.asarray(cols[1], np.float32),
+            "reward": np.asarray(cols[2], np.float32),
+            "next_obs": np.asarray(cols[3], np.float32),
+            "terminated": np.asarray(cols[4], np.float32),
+            "truncated": np.asarray(cols[5], np.float32),
+            "intervened": np.asarray(cols[6], np.float32),
+        }
+        batch = TransitionBatch(self.collector_id, self.epoch, self.next_seq, arrays)
+        self.next_seq += batch.count
+        self.outbox = []
+        self.unacked.append(batch)
+        self.unacked_count += batch.count
+        while self.unacked_count > self.cfg.unacked_limit:  # bounded: the oldest go first, and are counted
+            old = self.unacked.popleft()
+            self.unacked_count -= old.count
+            self.dropped_unacked += old.count
+        return batch
+
+    def on_ack(self, acked_seq: int) -> None:
+        self.acked_seq = max(self.acked_seq, acked_seq)
+        while self.unacked and self.unacked[0].last_seq <= self.acked_seq:
+            self.unacked_count -= self.unacked.popleft().count

@@ -1,0 +1,131 @@
+# Copyright 2026 The sac_robot Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The `robot:` section of a config and everything built from it: one robot-side pipeline.
+
+Collector, learner, gymnasium-over-ROS env and deploy node all call `build_pipeline`, so they agree
+on the observation size and layout, the action mapping and the limits without talking to each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sac_robot.core.config import ConfigError, _format_errors
+from sac_robot.robot.box2d_walker import WalkerObservation
+from sac_robot.robot.description import RobotDescription, load_robot
+from sac_robot.robot.observation import ObservationBuilder, ObservationConfig
+from sac_robot.robot.reset import ResetConfig
+from sac_robot.robot.rewards import RewardConfig
+from sac_robot.robot.safety import SafetyConfig
+from sac_robot.robot.terminations import TerminationConfig
+
+
+class ActionConfig(BaseModel):
+    """How a policy action in [-1, 1]^J becomes a joint command."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["position", "effort"] = "position"
+    scale: float = Field(default=0.3, gt=0, description="position mode: rad of offset around home per unit action")
+
+
+class RobotRunConfig(BaseModel):
+    """Everything the ROS path needs beyond the SAC and replay sections."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field(description="robot description: a packaged name (quadruped) or a YAML path")
+    observation: Literal["bipedal_walker"] | ObservationConfig = Field(
+        default_factory=ObservationConfig, description="'bipedal_walker' or a list of observation terms"
+    )
+    action: ActionConfig = Field(default_factory=ActionConfig)
+    reward: Literal["privileged"] | RewardConfig = Field(
+        default_factory=RewardConfig, description="'privileged' (the stand-in's own reward) or reward terms"
+    )
+    termination: Literal["privileged"] | TerminationConfig = Field(default_factory=TerminationConfig)
+    safety: SafetyConfig = Field(default_factory=SafetyConfig)
+    reset: ResetConfig = Field(default_factory=ResetConfig)
+    control_rate_hz: float = Field(default=20.0, gt=0, le=1000)
+    lockstep: bool = Field(default=True, description="step the stand-in once per command (simulation only)")
+    episode_seconds: float = Field(default=20.0, gt=0, description="episodes are truncated after this long")
+    send_batch: int = Field(default=32, ge=1, description="transitions per transitions message")
+    publish_every_updates: int = Field(default=200, ge=1, description="learner broadcasts weights this often")
+    wait_for_learner: bool = Field(
+        default=True, description="simulation: pause the collector while the learner is behind the UTD ratio"
+    )
+    max_learner_lag_steps: int = Field(default=256, ge=1, description="how far collection may run ahead of UTD")
+    eval_every_steps: int = Field(default=10_000, ge=1, description="collector steps between evaluation rounds")
+    eval_episodes: int = Field(default=5, ge=0)
+    unacked_limit: int = Field(default=100_000, ge=1, description="transitions kept for re-sending until acked")
+    policy_timeout_s: float = Field(default=30.0, gt=0, description="learner silent this long is reported")
+
+
+@dataclass
+class Pipeline:
+    cfg: RobotRunConfig
+    description: RobotDescription
+    observation: ObservationBuilder | WalkerObservation
+    obs_dim: int
+    act_dim: int
+
+    def action_to_command(self, action: np.ndarray) -> np.ndarray:
+        """Map a policy action in [-1, 1]^J to the joint command the robot takes."""
+        a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        if self.cfg.action.mode == "effort":
+            return a * self.description.array("effort")
+        return self.description.array("home") + a * self.cfg.action.scale
+
+    def command_to_action(self, command: np.ndarray) -> np.ndarray:
+        """The action actually executed after the safety layer changed the command (stored for learning)."""
+        if self.cfg.action.mode == "effort":
+            a = command / self.description.array("effort")
+        else:
+            a = (command - self.description.array("home")) / self.cfg.action.scale
+        return np.clip(a, -1.0, 1.0)
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Robot topics the observation needs (joint_states and imu always)."""
+        if isinstance(self.observation, WalkerObservation):
+            return self.observation.needs
+        terms = set(self.observation.config.terms)
+        needs = ["joint_states", "imu"]
+        if "base_linear_velocity" in terms or (
+            isinstance(self.cfg.reward, RewardConfig) and self.cfg.reward.forward_velocity > 0
+        ):
+            needs.append("odom")
+        if "foot_contact" in terms:
+            needs.append("foot_contacts")
+        return tuple(needs)
+
+
+def parse_robot_config(data: dict[str, Any] | None, source: str = "config") -> RobotRunConfig:
+    if data is None:
+        raise ConfigError(f"invalid configuration in {source}:\n  robot: this job needs a 'robot' section")
+    try:
+        return RobotRunConfig.model_validate(data)
+    except ValidationError as err:
+        text = _format_errors(err, source)
+        raise ConfigError(text.replace("\n  ", "\n  robot.")) from None
+
+
+def build_pipeline(data: dict[str, Any] | RobotRunConfig | None, source: str = "config") -> Pipeline:
+    cfg = data if isinstance(data, RobotRunConfig) else parse_robot_config(data, source)
+    try:
+        description = load_robot(cfg.description)
+    except (FileNotFoundError, ValidationError) as err:
+        raise ConfigError(f"robot.description: {err}") from None
+    act_dim = len(description.joints)
+    if cfg.observation == "bipedal_walker":
+        observation: ObservationBuilder | WalkerObservation = WalkerObservation()
+    else:
+        observation = ObservationBuilder(cfg.observation, description, act_dim)
+    if cfg.action.mode != cfg.safety.command_mode:
+        raise ConfigError(
+            f"robot.action.mode ({cfg.action.mode}) must match robot.safety.command_mode ({cfg.safety.command_mode})"
+        )
+    return Pipeline(cfg, description, observation, observation.size, act_dim)

@@ -1,0 +1,151 @@
+# Copyright 2026 The sac_robot Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Test-session isolation for ROS 2 and headless runs.
+
+Set at import, before any test module can import rclpy:
+
+* ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``: DDS discovery never leaves the loopback
+  interface (without it Fast DDS multicasts on the machine's external interface).
+* ``ROS_DOMAIN_ID``: one per test session, so that concurrent sessions on one machine don't see
+  each other's nodes; the ``ros_env`` fixture gives each test its own on top of that.
+* ``MPLBACKEND=Agg``, ``SDL_VIDEODRIVER=dummy``: no display needed.
+* ``PYTHONUNBUFFERED=1``: child processes' logs arrive as they are written.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+
+# Domain IDs 100-199. (IDs above 101 put DDS ports into Linux's ephemeral range; Fast DDS moves
+# to the next free participant port if one is taken, and nothing here leaves loopback.)
+DOMAIN_BASE = 100
+DOMAIN_SPAN = 100
+SESSION_DOMAIN_ID = DOMAIN_BASE + os.getpid() % DOMAIN_SPAN
+
+ISOLATION_ENV = {
+    "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+    "ROS_DOMAIN_ID": str(SESSION_DOMAIN_ID),
+    "MPLBACKEND": "Agg",
+    "SDL_VIDEODRIVER": "dummy",
+    "PYTHONUNBUFFERED": "1",
+}
+os.environ.update(ISOLATION_ENV)
+# A peers list would widen discovery again; the session is isolated by the settings above.
+os.environ.pop("ROS_STATIC_PEERS", None)
+
+_domain_counter = itertools.count(1)
+
+
+def _next_test_domain() -> int:
+    """A domain for one test: distinct from the session's and from the session's other tests (cycling after 99)."""
+    offset = next(_domain_counter) % (DOMAIN_SPAN - 1) + 1
+    return DOMAIN_BASE + (SESSION_DOMAIN_ID - DOMAIN_BASE + offset) % DOMAIN_SPAN
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ros_isolation() -> Iterator[None]:
+    """Keep the isolation settings in force for the whole session (a test may have changed them)."""
+    os.environ.update(ISOLATION_ENV)
+    yield
+
+
+@pytest.fixture
+def ros_domain_id() -> int:
+    """This test's own ROS_DOMAIN_ID."""
+    return _next_test_domain()
+
+
+@pytest.fixture
+def ros_env(ros_domain_id: int) -> dict[str, str]:
+    """Environment for a test's subprocesses: the current one, isolated, on this test's domain."""
+    env = dict(os.environ)
+    env.update(ISOLATION_ENV)
+    env["ROS_DOMAIN_ID"] = str(ros_domain_id)
+    return env
+
+
+class ProcReaper:
+    """Starts and tracks a test's subprocesses; stops each one's whole process group at teardown."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+
+    def spawn(self, args: Sequence[str], **kwargs: Any) -> subprocess.Popen:
+        """``subprocess.Popen`` in a new session (its own process group), tracked for teardown."""
+        kwargs["start_new_session"] = True
+        proc = subprocess.Popen(args, **kwargs)
+        self.procs.append(proc)
+        return proc
+
+    def track(self, proc: subprocess.Popen) -> subprocess.Popen:
+        """Track a process the test started itself (with ``start_new_session=True``)."""
+        self.procs.append(proc)
+        return proc
+
+    @staticmethod
+    def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def stop(self, proc: subprocess.Popen, grace_s: float = 5.0) -> int | None:
+        """SIGINT the group (as Ctrl-C would), then SIGTERM, then SIGKILL; return the exit code."""
+        for sig, wait_s in ((signal.SIGINT, grace_s), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+            if proc.poll() is not None:
+                break
+            self._signal_group(proc, sig)
+            try:
+                proc.wait(timeout=wait_s)
+            except subprocess.TimeoutExpired:
+                continue
+        # The leader may be gone while children it started are not.
+        self._signal_group(proc, signal.SIGKILL)
+        try:
+            return proc.wait(timeout=3.0)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.procs):
+            self.stop(proc)
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+        self.procs.clear()
+
+
+@pytest.fixture
+def proc_reaper() -> Iterator[ProcReaper]:
+    """``proc_reaper.spawn([...], env=ros_env, ...)``: processes that cannot outlive the test."""
+    reaper = ProcReaper()
+    try:
+        yield reaper
+    finally:
+        reaper.stop_all()
+
+
+@pytest.fixture
+def rclpy_context(ros_domain_id: int) -> Iterator[Any]:
+    """An initialised ``rclpy.context.Context`` on this test's domain, shut down afterwards.
+
+    Pass it on: ``rclpy.create_node('n', context=rclpy_context)``, executors with
+    ``context=rclpy_context``. rclpy's SIGINT handler is not installed, so Ctrl-C still stops pytest.
+    """
+    rclpy = pytest.importorskip("rclpy")
+    from rclpy.context import Context
+    from rclpy.signals import SignalHandlerOptions
+
+    context = Context()
+    rclpy.init(context=context, domain_id=ros_domain_id, signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        yield context
+    finally:
+        context.try_shutdown()
