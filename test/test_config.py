@@ -9,11 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from sac_robot.cli.main import main
 from sac_robot.core.config import Config, ConfigError, load_config, resolve_config_path, validate_config
+from sac_robot.core.replay import ChunkStore, ReplayBuffer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,6 +110,29 @@ def test_critic_subset_larger_than_ensemble_is_rejected():
 def test_actor_updates_above_utd_are_rejected():
     msg = error_of({"sac": {"utd": 2, "actor_updates_per_step": 3}})
     assert "actor_updates_per_step" in msg and "utd" in msg
+
+
+def test_replay_chunk_larger_than_capacity_is_rejected_or_persists(tmp_path):
+    """A config that validates must be able to train: chunk_size > capacity may not crash mid-run.
+
+    Either validation names replay.chunk_size, or the buffer, persisted as the trainer does it (after
+    every step, the tail at checkpoints), loses nothing.
+    """
+    data = {"replay": {"capacity": 300, "chunk_size": 500}}
+    try:
+        cfg = validate_config(data)
+    except ConfigError as err:
+        assert "chunk_size" in str(err)
+        return
+    buf, store = ReplayBuffer(cfg.replay.capacity, 1, 1), ChunkStore(tmp_path / "replay")
+    for i in range(1200):
+        buf.add(np.array([i]), np.array([0.0]), float(i), np.array([i + 1]), False, False)
+        buf.persist(store, cfg.replay.chunk_size)  # raised ValueError at step 500 ("overwritten before persisted")
+    buf.persist(store, cfg.replay.chunk_size, final=True)
+    restored = ReplayBuffer(cfg.replay.capacity, 1, 1)
+    restored.restore(store)
+    assert restored.total == 1200
+    np.testing.assert_array_equal(restored.data["reward"], buf.data["reward"])
 
 
 def test_top_level_must_be_a_mapping(tmp_path):

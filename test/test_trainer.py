@@ -187,6 +187,27 @@ def test_run_dir_layout(runs):
         np.testing.assert_allclose(policy.act(obs), trainer.agent.act(obs, deterministic=True), rtol=0, atol=1e-5)
 
 
+def test_evaluation_on_an_episode_end_counts_that_episode(runs, tmp_path):
+    """At env_steps 1000 five 200-step Pendulum episodes have ended, the fifth on that very step.
+
+    The row logged there, and the checkpoint written when target_return stops a run on an episode's
+    last step, must count it (else a resumed run re-plays that episode's reset seed).
+    """
+    _, rows = read_rows(runs["a_dir"])
+    last = rows[-1]
+    assert int(last["env_steps"]) == 1000
+    assert int(last["episodes"]) == 5
+    assert float(last["train_return_mean"]) == pytest.approx(float(np.mean(runs["a"].train_returns)), rel=1e-5)
+
+    run_dir = tmp_path / "stopped"
+    stopped = Trainer(tiny_config(eval_interval=200, target_return=-1e9), run_dir, progress=False)
+    stopped.run()  # reaches the target at the first evaluation, step 200 = end of episode 1
+    assert stopped.step == 200
+    meta = load_tensors(run_dir / "checkpoints" / "ckpt_000000000200.safetensors")[1]["trainer"]
+    assert meta["at_episode_boundary"] is True
+    assert meta["episodes"] == 1 and len(meta["train_returns"]) == 1
+
+
 def test_new_run_in_a_dir_holding_one_fails(runs):
     run_dir = runs["a_dir"]
     before = (run_dir / "config.yaml").read_bytes()

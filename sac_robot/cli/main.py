@@ -46,6 +46,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return evaluate_main(args)
 
 
+def cmd_launch(args: argparse.Namespace) -> int:
+    from sac_robot.cli.launcher import launch
+
+    return launch(args.job, args.assignments)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="sac-robot", description="Soft Actor-Critic for legged robots over ROS 2.")
     ap.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -70,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--video", help="write the first episodes as an mp4 here")
     e.add_argument("--video-episodes", type=int, default=1)
     e.set_defaults(func=cmd_evaluate)
+    la = sub.add_parser("launch", help="start a job's ROS nodes (same as ros2 launch sac_robot JOB.launch.py)")
+    la.add_argument("job", choices=["train_sim", "train_hw", "deploy"])
+    la.add_argument("assignments", nargs="*", metavar="name:=value", help="launch arguments (see docs/launch.md)")
+    la.set_defaults(func=cmd_launch)
     return ap
 
 

@@ -58,7 +58,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def encode_tensors(tensors: dict[str, np.ndarray], metadata: dict) -> bytes:
     """safetensors bytes with JSON metadata and a checksum that covers both."""
     meta_json = json.dumps(metadata, sort_keys=True)
-    arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    arrays = {k: np.require(v, requirements="C") for k, v in tensors.items()}  # keeps 0-d arrays 0-d
     digest = content_hash(arrays, meta_json)
     return st_save_bytes(arrays, metadata={"meta": meta_json, "sha256": digest})
 

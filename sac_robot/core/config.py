@@ -72,6 +72,12 @@ class ReplayConfig(_Section):
     persist: bool = Field(default=True, description="write the buffer to the run directory in chunks as it fills")
     chunk_size: int = Field(default=10_000, ge=1, description="transitions per persisted chunk")
 
+    @model_validator(mode="after")
+    def _check(self) -> ReplayConfig:
+        if self.chunk_size > self.capacity:  # a chunk must be written before the ring overwrites its start
+            raise ValueError(f"chunk_size ({self.chunk_size}) must not exceed capacity ({self.capacity})")
+        return self
+
 
 class EnvConfig(_Section):
     id: str = "Pendulum-v1"

@@ -169,14 +169,14 @@ class SAC:
         tensors: dict[str, np.ndarray] = {}
         for prefix, module in (("actor", self.actor), ("critic", self.critic), ("critic_target", self.critic_target)):
             for k, v in module.state_dict().items():
-                tensors[f"{prefix}.{k}"] = v.detach().cpu().numpy()
-        tensors["log_alpha"] = self.log_alpha.detach().cpu().numpy()
+                tensors[f"{prefix}.{k}"] = v.detach().cpu().numpy().copy()  # a snapshot, not a view of live weights
+        tensors["log_alpha"] = self.log_alpha.detach().cpu().numpy().copy()
         meta: dict[str, Any] = {"updates": self.updates, "optimizers": {}}
         for name, opt in self._optimizers().items():
             sd = opt.state_dict()
             for pid, pstate in sd["state"].items():
                 for key, value in pstate.items():
-                    tensors[f"opt.{name}.{pid}.{key}"] = torch.as_tensor(value).detach().cpu().numpy()
+                    tensors[f"opt.{name}.{pid}.{key}"] = torch.as_tensor(value).detach().cpu().numpy().copy()
             meta["optimizers"][name] = {"param_groups": sd["param_groups"], "ids": list(sd["state"].keys())}
         for k, v in self.normalizer.state_dict().items():
             tensors[f"normalizer.{k}"] = v

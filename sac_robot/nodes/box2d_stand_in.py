@@ -18,6 +18,7 @@ from rosgraph_msgs.msg import Clock
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 
+from sac_robot.core.config import load_config
 from sac_robot.nodes import ros_io as io
 from sac_robot.nodes.spin import run_node
 from sac_robot.robot import box2d_walker as walker
@@ -26,7 +27,10 @@ from sac_robot.robot import box2d_walker as walker
 class Box2DStandIn(Node):
     def __init__(self) -> None:
         super().__init__("box2d_stand_in")
-        self.env_id = self.declare_parameter("env_id", "BipedalWalker-v3").value
+        self.env_id = self.declare_parameter("env_id", "").value
+        config = self.declare_parameter("config", "").value
+        if not self.env_id:  # the env of the training config, so one config drives the whole job
+            self.env_id = load_config(config).env.id if config else "BipedalWalker-v3"
         self.lockstep = self.declare_parameter("lockstep", True).value
         rate = self.declare_parameter("rate_hz", 50.0).value
         self.declare_parameter("seed", -1)  # set before calling reset to reseed the next episode

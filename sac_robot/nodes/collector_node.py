@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from std_msgs.msg import Bool, Float64MultiArray, String, UInt8MultiArray
 from std_srvs.srv import Trigger
@@ -95,10 +96,12 @@ class CollectorNode(Node):
         self.create_subscription(String, io.ACK, self.on_ack, io.ACK_QOS)
         self.create_service(Trigger, io.RESUME, self.on_resume)
         self.reset_client = self.create_client(Trigger, io.RESET)
-        self.create_timer(2.0, self.resend_unacked)
-        self.create_timer(1.0, self.on_diagnostics)
+        # Housekeeping runs on the steady clock: under sim time a stalled simulation would stop ROS-time timers.
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(2.0, self.resend_unacked, clock=steady)
+        self.create_timer(1.0, self.on_diagnostics, clock=steady)
         if self.lockstep:
-            self.create_timer(0.05, self.kick)  # retries a step held back by UTD pacing or a lost message
+            self.create_timer(0.05, self.kick, clock=steady)  # retries a step held back by UTD pacing or lost data
         else:
             self.create_timer(self.period, self.on_control_timer)
         self.get_logger().info(

@@ -62,6 +62,7 @@ class LearnerNode(Node):
         self.create_subscription(String, io.EPISODES, self.on_episode, io.ACK_QOS)
         self.create_timer(self.flush_period, self.on_flush)
         self.create_timer(1.0, self.on_diagnostics)
+        self.create_timer(self.declare_parameter("status_period_s", 30.0).value, self.on_status)
         self.bad_messages = 0
         self.finished = False
         self.core.start(self.publish_policy, pipe.cfg.publish_every_updates)
@@ -117,6 +118,15 @@ class LearnerNode(Node):
         }
         now = self.get_clock().now().nanoseconds * 1e-9
         self.pub_diag.publish(io.diagnostics_msg("sac_robot/learner", "learner", 0, "training", values, now))
+
+    def on_status(self) -> None:
+        """A progress line in the log while training (TensorBoard and progress.csv hold the details)."""
+        c = self.core
+        ret = f"{np.mean(c.train_returns):.1f}" if c.train_returns else "-"
+        self.get_logger().info(
+            f"steps {c.buffer.total}/{self.total_steps}  updates {c.agent.updates}  {c.updates_per_s():.0f} upd/s  "
+            f"episodes {c.episodes}  train return {ret}  policy v{c.policy_version}"
+        )
 
     def close(self) -> None:
         """Stop training and write the final checkpoint (also on Ctrl-C and SIGTERM)."""

@@ -52,7 +52,7 @@ def prepare_run_dir(run_dir: Path, cfg: Config | None, resume: bool, total_steps
         return resumed
     if cfg is None:
         raise ConfigError("a config is required to start a new run")
-    if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
+    if any((run_dir / name).exists() for name in ("config.yaml", "progress.csv", "checkpoints", "replay")):
         raise FileExistsError(f"{run_dir} already holds a run: pass --resume to continue it or choose another --run-dir")
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(saved, cfg.to_yaml())
@@ -157,6 +157,7 @@ class Trainer:
         t_row, updates_row = time.perf_counter(), self.agent.updates
         t_bar = 0.0
         summary: dict[str, float] = {}
+        stop_early, episode_over = False, True
         try:
             while self.step < total:
                 action = self._act(obs)
@@ -170,6 +171,11 @@ class Trainer:
                     last_metrics = self._learn()
                 if self.store is not None:
                     self.buffer.persist(self.store, c.replay.chunk_size)
+                episode_over = terminated or truncated
+                if episode_over:  # bookkeeping first, so an evaluation on this step counts the episode
+                    self.episodes += 1
+                    self.train_returns.append(ep_return)
+                    ep_return = 0.0
                 if self.step % c.train.eval_interval == 0 or self.step == total:
                     self.elapsed_s = time.perf_counter() - t_start
                     summary = self.evaluate()
@@ -180,16 +186,15 @@ class Trainer:
                     bar.write(_row_text(row))
                     if c.train.target_return is not None and summary["return_mean"] >= c.train.target_return:
                         bar.write(f"target return {c.train.target_return} reached at step {self.step}")
-                        break
-                if terminated or truncated:
-                    self.episodes += 1
-                    self.train_returns.append(ep_return)
-                    ep_return = 0.0
+                        stop_early = True
+                if episode_over:
                     if self.step >= next_ckpt:
                         self.elapsed_s = time.perf_counter() - t_start
                         self.save_checkpoint(at_episode_boundary=True)
                         next_ckpt += c.train.checkpoint_interval
                     obs, _ = self.env.reset(seed=c.train.seed + self.episodes)
+                if stop_early:
+                    break
                 now = time.perf_counter()
                 if now - t_bar > c.train.log_interval_s:
                     bar.n = self.step
@@ -203,7 +208,7 @@ class Trainer:
             bar.close()
             runlog.close()
         self.elapsed_s = time.perf_counter() - t_start
-        self.save_checkpoint(at_episode_boundary=True)
+        self.save_checkpoint(at_episode_boundary=episode_over)
         export_policy(self.agent, self.run_dir / "policy.safetensors", env_id=c.env.id, config=c.model_dump(mode="json"))
         return summary
 

@@ -1,0 +1,134 @@
+# Copyright 2026 The sac_robot Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Which nodes each job starts, with which parameters and remappings: the one source for both
+`ros2 launch sac_robot <job>.launch.py` and `sac-robot launch <job>`, so the two cannot drift.
+
+Arguments are strings, as launch passes them; every job accepts the same snake_case names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sac_robot.core.config import ConfigError
+
+
+@dataclass(frozen=True)
+class Argument:
+    name: str
+    default: str
+    description: str
+
+
+@dataclass
+class NodeSpec:
+    executable: str  # console script in lib/sac_robot; also sac_robot.nodes.<module> (EXECUTABLES)
+    name: str
+    namespace: str = ""
+    parameters: dict[str, object] = field(default_factory=dict)
+    remappings: list[tuple[str, str]] = field(default_factory=list)
+    required: bool = False  # the job ends when this node exits
+    package: str = "sac_robot"
+
+
+EXECUTABLES = {
+    "learner_node": "sac_robot.nodes.learner_node",
+    "collector_node": "sac_robot.nodes.collector_node",
+    "box2d_stand_in": "sac_robot.nodes.box2d_stand_in",
+    "pybullet_stand_in": "sac_robot.nodes.pybullet_stand_in",
+    "policy_node": "sac_robot.nodes.policy_node",
+}
+
+ARGUMENTS = [
+    Argument("config", "bipedal_walker", "config file, or the name of a packaged config"),
+    Argument("stand_in", "box2d", "robot stand-in: box2d, pybullet, or none (a real robot)"),
+    Argument("run_dir", "runs/train_sim", "run directory of the learner"),
+    Argument("resume", "false", "continue the run in run_dir from its last checkpoint"),
+    Argument("namespace", "", "robot namespace (e.g. robot1); learner topics stay absolute"),
+    Argument("start_learner", "true", "start the learner (false on a robot whose learner runs elsewhere)"),
+    Argument("start_collector", "true", "start the collector (false on a workstation that only learns)"),
+    Argument("policy", "", "deploy: the frozen policy file"),
+    Argument("total_steps", "0", "learner: stop after this many transitions (0: the config's train.total_steps)"),
+    Argument("seed", "0", "collector and stand-in seed"),
+    Argument("env_id", "", "box2d stand-in: gymnasium id (default: the config's env.id)"),
+    Argument("robot", "", "pybullet stand-in: robot description (default: the config's robot.description)"),
+    Argument("joint_commands", "joint_commands", "remap the command topic to a real driver's"),
+    Argument("joint_states", "joint_states", "remap the joint-state topic to a real driver's"),
+    Argument("imu", "imu/data", "remap the IMU topic to a real driver's"),
+]
+DEFAULTS = {a.name: a.default for a in ARGUMENTS}
+JOBS = ("train_sim", "train_hw", "deploy")
+
+
+def _flag(args: dict[str, str], name: str) -> bool:
+    value = args[name].strip().lower()
+    if value not in ("true", "false", "1", "0"):
+        raise ConfigError(f"launch argument {name}: expected true or false, got {args[name]!r}")
+    return value in ("true", "1")
+
+
+def resolve_arguments(given: dict[str, str]) -> dict[str, str]:
+    unknown = sorted(set(given) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"unknown launch argument(s) {unknown}; known: {sorted(DEFAULTS)}")
+    return {**DEFAULTS, **given}
+
+
+def _robot_remaps(a: dict[str, str]) -> list[tuple[str, str]]:
+    pairs = [("joint_commands", a["joint_commands"]), ("joint_states", a["joint_states"]), ("imu/data", a["imu"])]
+    return [(src, dst) for src, dst in pairs if src != dst]
+
+
+def _stand_in(a: dict[str, str], lockstep: bool, emulate_hw: bool = False) -> list[NodeSpec]:
+    kind = a["stand_in"]
+    if kind == "none":
+        return []
+    if kind == "box2d":
+        params: dict[str, object] = {"lockstep": lockstep, "seed": int(a["seed"])}
+        if a["env_id"]:
+            params["env_id"] = a["env_id"]
+        else:
+            params["config"] = a["config"]
+        return [NodeSpec("box2d_stand_in", "stand_in", a["namespace"], params)]
+    if kind == "pybullet":
+        params = {"config": a["config"], "lockstep": lockstep, "seed": int(a["seed"]), "emulate_hardware": emulate_hw}
+        if a["robot"]:
+            params["robot"] = a["robot"]
+        return [NodeSpec("pybullet_stand_in", "stand_in", a["namespace"], params)]
+    raise ConfigError(f"launch argument stand_in: expected box2d, pybullet or none, got {kind!r}")
+
+
+def _learner(a: dict[str, str]) -> list[NodeSpec]:
+    if not _flag(a, "start_learner"):
+        return []
+    params = {"config": a["config"], "run_dir": a["run_dir"], "resume": _flag(a, "resume"), "total_steps": int(a["total_steps"])}
+    return [NodeSpec("learner_node", "learner", "", params, required=True)]
+
+
+def _collector(a: dict[str, str], lockstep: bool, use_sim_time: bool) -> list[NodeSpec]:
+    if not _flag(a, "start_collector"):
+        return []
+    params = {"config": a["config"], "seed": int(a["seed"]), "lockstep": lockstep, "use_sim_time": use_sim_time}
+    return [NodeSpec("collector_node", "collector", a["namespace"], params, _robot_remaps(a))]
+
+
+def nodes_for(job: str, given: dict[str, str]) -> list[NodeSpec]:
+    """The nodes a job starts for the given launch arguments (names as in ARGUMENTS)."""
+    a = resolve_arguments(given)
+    if job == "train_sim":
+        return _stand_in(a, lockstep=True) + _learner(a) + _collector(a, lockstep=True, use_sim_time=True)
+    if job == "train_hw":
+        # Real time, the hardware config's routine reset and strict safety; pybullet stand_in emulates hardware.
+        hw = {**a, "stand_in": a["stand_in"] if given.get("stand_in") else "none"}
+        if "config" not in given:
+            hw["config"] = "quadruped_hw"
+        return _stand_in(hw, lockstep=False, emulate_hw=True) + _learner(hw) + _collector(hw, False, False)
+    if job == "deploy":
+        if not a["policy"]:
+            raise ConfigError("launch argument policy: deploy needs policy:=FILE")
+        params = {"policy": a["policy"], "config": a["config"]}
+        dep = {**a, "stand_in": a["stand_in"] if given.get("stand_in") else "none"}
+        return _stand_in(dep, lockstep=False, emulate_hw=True) + [
+            NodeSpec("policy_node", "policy", a["namespace"], params, _robot_remaps(a), required=True)
+        ]
+    raise ConfigError(f"unknown job {job!r}; known: {list(JOBS)}")
