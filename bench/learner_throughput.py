@@ -56,8 +56,15 @@ def make_sb3(hidden: list[int], data: dict[str, np.ndarray]):
             return np.zeros(OBS_DIM, np.float32), 0.0, False, False, {}
 
     model = SB3SAC(
-        "MlpPolicy", Shapes(), buffer_size=BUFFER, batch_size=256, learning_starts=0,
-        policy_kwargs={"net_arch": hidden}, device="cpu", seed=0, verbose=0,
+        "MlpPolicy",
+        Shapes(),
+        buffer_size=BUFFER,
+        batch_size=256,
+        learning_starts=0,
+        policy_kwargs={"net_arch": hidden},
+        device="cpu",
+        seed=0,
+        verbose=0,
     )
     from stable_baselines3.common.logger import configure
 
@@ -123,7 +130,9 @@ def main() -> None:
         results[size] = res
         line = "  ".join(f"{n} {res[n]['median']:.1f} upd/s ({res[n]['min']:.1f}-{res[n]['max']:.1f})" for n in runners)
         ratios = "  ".join(
-            f"{k[6:]}/sb3 {v['median']:.2f}x ({v['min']:.2f}-{v['max']:.2f})" for k, v in res.items() if k[:6] == "ratio_"
+            f"{k[6:]}/sb3 {v['median']:.2f}x ({v['min']:.2f}-{v['max']:.2f})"
+            for k, v in res.items()
+            if k[:6] == "ratio_"
         )
         print(f"[{size}] {line}\n[{size}] {ratios}", flush=True)
     if args.json:

@@ -50,6 +50,7 @@ ARGUMENTS = [
     Argument("policy", "", "deploy: the frozen policy file"),
     Argument("total_steps", "0", "learner: stop after this many transitions (0: the config's train.total_steps)"),
     Argument("seed", "0", "collector and stand-in seed"),
+    Argument("torch_threads", "0", "learner: torch intra-op threads (0: the config's sac.torch_threads)"),
     Argument("env_id", "", "box2d stand-in: gymnasium id (default: the config's env.id)"),
     Argument("robot", "", "pybullet stand-in: robot description (default: the config's robot.description)"),
     Argument("joint_commands", "joint_commands", "remap the command topic to a real driver's"),
@@ -57,7 +58,19 @@ ARGUMENTS = [
     Argument("imu", "imu/data", "remap the IMU topic to a real driver's"),
 ]
 DEFAULTS = {a.name: a.default for a in ARGUMENTS}
-JOBS = ("train_sim", "train_hw", "deploy")
+# Jobs differ in a few defaults: on hardware there is no stand-in unless asked (stand_in:=pybullet emulates one).
+JOB_DEFAULTS = {
+    "train_sim": {},
+    "train_hw": {"config": "quadruped_hw", "stand_in": "none", "run_dir": "runs/train_hw"},
+    "deploy": {"config": "quadruped_hw", "stand_in": "none"},
+}
+JOBS = tuple(JOB_DEFAULTS)
+
+
+def defaults_for(job: str) -> dict[str, str]:
+    if job not in JOB_DEFAULTS:
+        raise ConfigError(f"unknown job {job!r}; known: {list(JOBS)}")
+    return {**DEFAULTS, **JOB_DEFAULTS[job]}
 
 
 def _flag(args: dict[str, str], name: str) -> bool:
@@ -67,11 +80,11 @@ def _flag(args: dict[str, str], name: str) -> bool:
     return value in ("true", "1")
 
 
-def resolve_arguments(given: dict[str, str]) -> dict[str, str]:
+def resolve_arguments(job: str, given: dict[str, str]) -> dict[str, str]:
     unknown = sorted(set(given) - set(DEFAULTS))
     if unknown:
         raise ConfigError(f"unknown launch argument(s) {unknown}; known: {sorted(DEFAULTS)}")
-    return {**DEFAULTS, **given}
+    return {**defaults_for(job), **given}
 
 
 def _robot_remaps(a: dict[str, str]) -> list[tuple[str, str]]:
@@ -101,7 +114,13 @@ def _stand_in(a: dict[str, str], lockstep: bool, emulate_hw: bool = False) -> li
 def _learner(a: dict[str, str]) -> list[NodeSpec]:
     if not _flag(a, "start_learner"):
         return []
-    params = {"config": a["config"], "run_dir": a["run_dir"], "resume": _flag(a, "resume"), "total_steps": int(a["total_steps"])}
+    params = {
+        "config": a["config"],
+        "run_dir": a["run_dir"],
+        "resume": _flag(a, "resume"),
+        "total_steps": int(a["total_steps"]),
+        "torch_threads": int(a["torch_threads"]),
+    }
     return [NodeSpec("learner_node", "learner", "", params, required=True)]
 
 
@@ -114,21 +133,20 @@ def _collector(a: dict[str, str], lockstep: bool, use_sim_time: bool) -> list[No
 
 def nodes_for(job: str, given: dict[str, str]) -> list[NodeSpec]:
     """The nodes a job starts for the given launch arguments (names as in ARGUMENTS)."""
-    a = resolve_arguments(given)
+    a = resolve_arguments(job, given)
     if job == "train_sim":
         return _stand_in(a, lockstep=True) + _learner(a) + _collector(a, lockstep=True, use_sim_time=True)
     if job == "train_hw":
-        # Real time, the hardware config's routine reset and strict safety; pybullet stand_in emulates hardware.
-        hw = {**a, "stand_in": a["stand_in"] if given.get("stand_in") else "none"}
-        if "config" not in given:
-            hw["config"] = "quadruped_hw"
-        return _stand_in(hw, lockstep=False, emulate_hw=True) + _learner(hw) + _collector(hw, False, False)
-    if job == "deploy":
-        if not a["policy"]:
-            raise ConfigError("launch argument policy: deploy needs policy:=FILE")
-        params = {"policy": a["policy"], "config": a["config"]}
-        dep = {**a, "stand_in": a["stand_in"] if given.get("stand_in") else "none"}
-        return _stand_in(dep, lockstep=False, emulate_hw=True) + [
-            NodeSpec("policy_node", "policy", a["namespace"], params, _robot_remaps(a), required=True)
-        ]
-    raise ConfigError(f"unknown job {job!r}; known: {list(JOBS)}")
+        # Real time, the hardware config's routine reset and strict safety; stand_in:=pybullet emulates hardware.
+        return _stand_in(a, lockstep=False, emulate_hw=True) + _learner(a) + _collector(a, False, False)
+    if not a["policy"]:
+        raise ConfigError("launch argument policy: deploy needs policy:=FILE")
+    policy = NodeSpec(
+        "policy_node",
+        "policy",
+        a["namespace"],
+        {"policy": a["policy"], "config": a["config"]},
+        _robot_remaps(a),
+        required=True,
+    )
+    return _stand_in(a, lockstep=False, emulate_hw=True) + [policy]

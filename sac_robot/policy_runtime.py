@@ -129,6 +129,7 @@ class FrozenPolicy:
         u = mean + np.exp(log_std) * rng.standard_normal(self.act_dim).astype(np.float32)
         return (np.tanh(u) * self.action_scale + self.action_bias).astype(np.float64)
 
+
 if __name__ == "__main__":  # python policy_runtime.py policy.safetensors: print what the file holds
     import sys
 

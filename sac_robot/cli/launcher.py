@@ -55,8 +55,10 @@ def network_env() -> dict[str, str]:
     env = dict(os.environ)
     if "ROS_AUTOMATIC_DISCOVERY_RANGE" not in env:
         env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-        print("sac-robot: ROS_AUTOMATIC_DISCOVERY_RANGE unset, using LOCALHOST (set SUBNET for robots on a LAN)",
-              file=sys.stderr)
+        print(
+            "sac-robot: ROS_AUTOMATIC_DISCOVERY_RANGE unset, using LOCALHOST (set SUBNET for robots on a LAN)",
+            file=sys.stderr,
+        )
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 

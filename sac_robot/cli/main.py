@@ -25,8 +25,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         if not args.config:
             raise ConfigError("--config is required to start a new run")
-        overrides = {k: v for k, v in (("train.total_steps", args.steps), ("train.seed", args.seed),
-                                       ("sac.device", args.device)) if v is not None}
+        overrides = {
+            k: v
+            for k, v in (("train.total_steps", args.steps), ("train.seed", args.seed), ("sac.device", args.device))
+            if v is not None
+        }
         cfg = load_config(args.config, overrides)
         run_dir = Path(args.run_dir or f"runs/{Path(args.config).stem}_seed{cfg.train.seed}")
         trainer = Trainer(cfg, run_dir, progress=not args.quiet)
@@ -85,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return args.func(args)
     except (ConfigError, FileNotFoundError, FileExistsError) as err:

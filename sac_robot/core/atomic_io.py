@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from safetensors import SafetensorError
 from safetensors.numpy import load as st_load_bytes
 from safetensors.numpy import save as st_save_bytes
 
@@ -73,7 +74,7 @@ def decode_tensors(data: bytes, source: str = "<bytes>") -> tuple[dict[str, np.n
         meta_json = raw_meta["meta"]
         expected = raw_meta["sha256"]
         metadata = json.loads(meta_json)
-    except Exception as err:  # safetensors raises its own error types for truncated data
+    except (SafetensorError, ValueError, KeyError, TypeError, AttributeError) as err:  # truncated or foreign data
         raise CorruptFileError(f"{source}: unreadable tensor file ({type(err).__name__}: {err})") from None
     if content_hash(tensors, meta_json) != expected:
         raise CorruptFileError(f"{source}: checksum mismatch (file is corrupt)")

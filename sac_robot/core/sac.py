@@ -187,7 +187,11 @@ class SAC:
 
     def load_state_dict(self, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         for prefix, module in (("actor", self.actor), ("critic", self.critic), ("critic_target", self.critic_target)):
-            sd = {k[len(prefix) + 1 :]: torch.from_numpy(v.copy()) for k, v in tensors.items() if k.startswith(prefix + ".")}
+            sd = {
+                k[len(prefix) + 1 :]: torch.from_numpy(v.copy())
+                for k, v in tensors.items()
+                if k.startswith(prefix + ".")
+            }
             module.load_state_dict(sd)
         with torch.no_grad():
             self.log_alpha.copy_(torch.from_numpy(tensors["log_alpha"].copy()))
@@ -204,7 +208,9 @@ class SAC:
                 if "step" in state[int(pid)]:  # Adam keeps `step` on the CPU unless capturable/fused
                     state[int(pid)]["step"] = state[int(pid)]["step"].cpu()
             opt.load_state_dict({"state": state, "param_groups": info["param_groups"]})
-        self.normalizer.load_state_dict({k[len("normalizer.") :]: v for k, v in tensors.items() if k.startswith("normalizer.")})
+        self.normalizer.load_state_dict(
+            {k[len("normalizer.") :]: v for k, v in tensors.items() if k.startswith("normalizer.")}
+        )
         self._norm_cache = None
         torch.set_rng_state(torch.from_numpy(tensors["rng.torch_global"].copy()))
         self.generator.set_state(torch.from_numpy(tensors["rng.generator"].copy()))

@@ -113,7 +113,13 @@ def decode_transitions(data: bytes, key: bytes | None = None) -> TransitionBatch
 def encode_ack(collector_id: str, epoch: int, acked_seq: int, learner_updates: int, stored: int) -> str:
     """Learner → collectors: highest contiguous sequence number stored for (collector id, epoch)."""
     return json.dumps(
-        {"collector_id": collector_id, "epoch": epoch, "acked_seq": acked_seq, "updates": learner_updates, "stored": stored}
+        {
+            "collector_id": collector_id,
+            "epoch": epoch,
+            "acked_seq": acked_seq,
+            "updates": learner_updates,
+            "stored": stored,
+        }
     )
 
 

@@ -12,7 +12,6 @@ import sys
 
 import gymnasium as gym
 import numpy as np
-import rclpy
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from std_msgs.msg import Float64MultiArray
@@ -34,11 +33,12 @@ class Box2DStandIn(Node):
         self.lockstep = self.declare_parameter("lockstep", True).value
         rate = self.declare_parameter("rate_hz", 50.0).value
         self.declare_parameter("seed", -1)  # set before calling reset to reseed the next episode
+        self.declare_parameter("reseed", 0)  # bump to reseed with an unchanged seed (gymnasium's reset(seed=s) twice)
         self.deadman_s = self.declare_parameter("deadman_timeout_s", 0.5).value
         self.env = gym.make(self.env_id)
         self.dt = 1.0 / walker.FPS
         self.sim_time = 0.0
-        self.last_seed: int | None = None
+        self.last_seed: tuple[int, int] | None = None
         self.command = np.zeros(4)
         self.last_command_time = -1.0
         self.done = False
@@ -61,10 +61,11 @@ class Box2DStandIn(Node):
         self.get_logger().info(f"{self.env_id} stand-in ready ({'lockstep' if self.lockstep else f'{rate} Hz'})")
 
     def _take_seed(self) -> int | None:
-        seed = self.get_parameter("seed").value
-        if seed >= 0 and seed != self.last_seed:
-            self.last_seed = seed
-            return int(seed)
+        """The seed for this reset if (seed, reseed) changed since the last one; else the env's RNG continues."""
+        key = (self.get_parameter("seed").value, self.get_parameter("reseed").value)
+        if key[0] >= 0 and key != self.last_seed:
+            self.last_seed = key
+            return int(key[0])
         return None
 
     def on_command(self, msg: Float64MultiArray) -> None:

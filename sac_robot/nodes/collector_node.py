@@ -36,6 +36,7 @@ from sac_robot.nodes.spin import run_node
 from sac_robot.policy_runtime import FrozenPolicy, PolicyFormatError
 from sac_robot.robot.collector_loop import CollectorLoop, Signals
 from sac_robot.robot.pipeline import build_pipeline
+from sac_robot.robot.reset import ResetPhase, ResetRoutine
 from sac_robot.robot.safety import SafetyLayer
 from sac_robot.robot.state import RobotState
 
@@ -96,6 +97,9 @@ class CollectorNode(Node):
         self.create_subscription(String, io.ACK, self.on_ack, io.ACK_QOS)
         self.create_service(Trigger, io.RESUME, self.on_resume)
         self.reset_client = self.create_client(Trigger, io.RESET)
+        self.reset = ResetRoutine(rc.reset, self.pipe.description, rc.safety, self.period)
+        self.reset_status = "idle"
+        self.service_pending = False
         # Housekeeping runs on the steady clock: under sim time a stalled simulation would stop ROS-time timers.
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(2.0, self.resend_unacked, clock=steady)
@@ -193,6 +197,9 @@ class CollectorNode(Node):
     def kick(self) -> None:
         """Lockstep housekeeping: resume after UTD pacing; restart an episode whose messages were lost
         (e.g. the stand-in's first state was published before this node subscribed)."""
+        if self.resetting:
+            self.tick_reset()  # retries, and waiting for a person, progress on the steady clock
+            return
         if self.waiting_learner:
             if not self._learner_behind():
                 self.waiting_learner = False
@@ -201,10 +208,13 @@ class CollectorNode(Node):
         if not self.resetting and time.monotonic() - self.last_step_time > 2.0:
             self.counters["stalls"] += 1
             self.loop.abort_episode()
-            self.request_reset()
+            self.request_reset("lost messages")
 
     def on_control_timer(self) -> None:
-        if self.resetting or "joint_states" not in self.latest or "imu" not in self.latest:
+        if self.resetting:
+            self.tick_reset()
+            return
+        if "joint_states" not in self.latest or "imu" not in self.latest:
             return
         self.control_step(self.get_clock().now().nanoseconds * 1e-9)
 
@@ -223,7 +233,7 @@ class CollectorNode(Node):
         if batch is not None:
             self.pub_tr.publish(UInt8MultiArray(data=encode_transitions(batch)))
         if result.reset:
-            self.request_reset()
+            self.request_reset(result.episode.get("end", "episode end") if result.episode else "episode end")
 
     def _learner_behind(self) -> bool:
         """Simulation only: hold the next step while the learner lags the UTD ratio."""
@@ -238,23 +248,47 @@ class CollectorNode(Node):
         return behind
 
     # --- resets --------------------------------------------------------------------------------
-    def request_reset(self) -> None:
+    def request_reset(self, reason: str = "episode end") -> None:
+        """Start the configured reset: the stand-in's service, or the stand-up routine on hardware."""
         self.resetting = True
         self.last_step_time = time.monotonic()
         self.counters["resets"] += 1
-        if not self.reset_client.service_is_ready():
-            self.reset_client.wait_for_service(timeout_sec=5.0)
-        self.reset_client.call_async(Trigger.Request()).add_done_callback(self._reset_done)
+        self.reset.start(time.monotonic(), self._state_or_none(), reason)
+        self.tick_reset()
 
-    def _reset_done(self, future) -> None:
+    def _state_or_none(self) -> RobotState | None:
+        return self._state() if "joint_states" in self.latest and "imu" in self.latest else None
+
+    def tick_reset(self) -> None:
+        """One tick of the reset state machine; no transitions are produced while it runs."""
+        state = self._state_or_none()
+        step = self.reset.tick(time.monotonic(), state)
+        self.reset_status = step.status
+        if step.call_service and not self.service_pending:
+            if not self.reset_client.service_is_ready():
+                self.reset.service_done(False, f"reset service {self.reset_client.srv_name} is not available")
+            else:
+                self.service_pending = True
+                self.reset_client.call_async(Trigger.Request()).add_done_callback(self._service_done)
+        if self.pipe.cfg.reset.mode == "routine" and state is not None:
+            hold = state.joint_position if self.pipe.cfg.action.mode == "position" else np.zeros(self.pipe.act_dim)
+            desired = step.command if step.command is not None else hold
+            now = self.get_clock().now().nanoseconds * 1e-9
+            self.pub_cmd.publish(Float64MultiArray(data=self.safety.filter(desired, state, now).command.tolist()))
+        if step.phase == ResetPhase.DONE:
+            self.resetting = False
+            self.loop.abort_episode()
+            if self.lockstep:
+                self.try_step()
+
+    def _service_done(self, future) -> None:
+        self.service_pending = False
         response = future.result()
-        if response is None or not response.success:
-            self.get_logger().error(f"reset failed: {getattr(response, 'message', 'no response')}; retrying")
-            self.request_reset()
-            return
-        self.resetting = False
-        if self.lockstep:
-            self.try_step()
+        ok = response is not None and response.success
+        self.reset.service_done(ok, getattr(response, "message", "no response"))
+        if not ok:
+            self.get_logger().warn(f"reset service failed: {getattr(response, 'message', 'no response')}")
+        self.tick_reset()
 
     # --- learner traffic -----------------------------------------------------------------------
     def on_policy(self, msg: UInt8MultiArray) -> None:
@@ -316,13 +350,25 @@ class CollectorNode(Node):
         self.safety.estop(bool(msg.data), self.get_clock().now().nanoseconds * 1e-9)
 
     def on_resume(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """A person says go on: after an e-stop (once released), or after a reset that asked for help."""
+        if self.reset.phase == ResetPhase.WAIT_FOR_PERSON:
+            ok = self.reset.resume(time.monotonic())
+            response.success, response.message = ok, "reset routine restarted" if ok else "could not restart the reset"
+            return response
         ok, why = self.safety.request_resume(self.get_clock().now().nanoseconds * 1e-9)
         response.success, response.message = ok, why
         return response
 
     def on_diagnostics(self) -> None:
         values = {**self.counters, **self.safety.diagnostics()}
+        stats = self.reset.statistics(time.monotonic())
         values.update(
+            reset_phase=str(self.reset.phase),
+            reset_status=self.reset_status,
+            reset_time_s=f"{stats.time_resetting_s:.1f}",
+            resets_per_hour=f"{stats.resets_per_hour:.1f}",
+            reset_reasons=json.dumps(stats.reasons),
+            waits_for_person=stats.waits_for_person,
             transitions=self.loop.steps,
             episodes=self.loop.episodes,
             unacked=self.loop.unacked_count,
@@ -330,7 +376,7 @@ class CollectorNode(Node):
             policy_version=self.loop.policy_version,
             learner="ok" if self.last_policy_time else "no policy yet (random actions)",
         )
-        level = int(self.safety.status_level())
+        level = max(int(self.safety.status_level()), 1 if self.reset.phase == ResetPhase.WAIT_FOR_PERSON else 0)
         now = self.get_clock().now().nanoseconds * 1e-9
         name = f"sac_robot/collector/{self.collector_id}"
         self.pub_diag.publish(io.diagnostics_msg(name, self.collector_id, level, self.safety.status_message(), values, now))
@@ -341,7 +387,7 @@ class CollectorNode(Node):
         if batch is not None:
             try:
                 self.pub_tr.publish(UInt8MultiArray(data=encode_transitions(batch)))
-            except Exception as err:  # the context may already be shut down by the signal handler
+            except RuntimeError as err:  # RCLError: the context may already be shut down by the signal handler
                 self.get_logger().warn(f"could not send the last {batch.count} transitions: {err}")
 
 

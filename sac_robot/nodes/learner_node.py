@@ -2,11 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """Learner node: transitions in, weights out. Training runs in its own thread (LearnerCore).
 
-    /sac_robot/transitions  (UInt8MultiArray)   → ingest, exactly once
-    /sac_robot/episodes     (String, JSON)      → training returns, evaluation rows in progress.csv
-    /sac_robot/ack          (String, JSON)      ← highest contiguous sequence stored on disk
-    /sac_robot/policy       (UInt8MultiArray)   ← safetensors weights, transient-local
-    /diagnostics            (DiagnosticArray)   ← about 1 Hz
+/sac_robot/transitions  (UInt8MultiArray)   → ingest, exactly once
+/sac_robot/episodes     (String, JSON)      → training returns, evaluation rows in progress.csv
+/sac_robot/ack          (String, JSON)      ← highest contiguous sequence stored on disk
+/sac_robot/policy       (UInt8MultiArray)   ← safetensors weights, transient-local
+/diagnostics            (DiagnosticArray)   ← about 1 Hz
 """
 
 from __future__ import annotations
@@ -36,7 +36,10 @@ class LearnerNode(Node):
         resume = self.declare_parameter("resume", False).value
         total_steps = self.declare_parameter("total_steps", 0).value  # 0: the config's train.total_steps
         self.flush_period = self.declare_parameter("flush_period_s", 0.5).value
-        overrides = {"train.total_steps": total_steps} if total_steps > 0 else {}
+        threads = self.declare_parameter("torch_threads", 0).value  # 0: the config's sac.torch_threads
+        overrides: dict[str, object] = {"train.total_steps": total_steps} if total_steps > 0 else {}
+        if threads > 0:
+            overrides["sac.torch_threads"] = threads
         cfg = load_config(config, overrides)
         pipe = build_pipeline(cfg.robot, str(config))
         info = {
@@ -62,7 +65,7 @@ class LearnerNode(Node):
         self.create_subscription(String, io.EPISODES, self.on_episode, io.ACK_QOS)
         self.create_timer(self.flush_period, self.on_flush)
         self.create_timer(1.0, self.on_diagnostics)
-        self.create_timer(self.declare_parameter("status_period_s", 30.0).value, self.on_status)
+        self.create_timer(self.declare_parameter("status_period_s", 10.0).value, self.on_status)
         self.bad_messages = 0
         self.finished = False
         self.core.start(self.publish_policy, pipe.cfg.publish_every_updates)
@@ -77,7 +80,9 @@ class LearnerNode(Node):
             return
         result = self.core.ingest(batch)
         if result == "shape":
-            self.get_logger().warn(f"transitions from {batch.collector_id} have the wrong dimensions", throttle_duration_sec=1.0)
+            self.get_logger().warn(
+                f"transitions from {batch.collector_id} have the wrong dimensions", throttle_duration_sec=1.0
+            )
 
     def on_episode(self, msg: String) -> None:
         try:

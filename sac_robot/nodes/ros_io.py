@@ -20,9 +20,20 @@ from sensor_msgs.msg import Imu, JointState, LaserScan
 
 # Robot topics (relative: a robot's namespace applies).
 JOINT_STATES, IMU, ODOM, SCAN, FOOT_CONTACTS = "joint_states", "imu/data", "odom", "scan", "foot_contacts"
-JOINT_COMMANDS, RESET, PRIVILEGED, ESTOP, RESUME = "joint_commands", "reset", "privileged/step", "sac_robot/estop", "sac_robot/resume"
+JOINT_COMMANDS, RESET, PRIVILEGED, ESTOP, RESUME = (
+    "joint_commands",
+    "reset",
+    "privileged/step",
+    "sac_robot/estop",
+    "sac_robot/resume",
+)
 # Learner topics (absolute: every namespaced collector reaches the one learner).
-TRANSITIONS, ACK, POLICY, EPISODES = "/sac_robot/transitions", "/sac_robot/ack", "/sac_robot/policy", "/sac_robot/episodes"
+TRANSITIONS, ACK, POLICY, EPISODES = (
+    "/sac_robot/transitions",
+    "/sac_robot/ack",
+    "/sac_robot/policy",
+    "/sac_robot/episodes",
+)
 GLOBAL_ESTOP = "/sac_robot/estop"
 
 SENSOR_QOS = qos_profile_sensor_data
@@ -43,7 +54,7 @@ class MessageError(ValueError):
 
 
 def to_time(seconds: float) -> Time:
-    ns = int(round(seconds * 1e9))  # round once, then split: 4.9999999996 s must become 5 s, not 4 s
+    ns = round(seconds * 1e9)  # round once, then split: 4.9999999996 s must become 5 s, not 4 s
     return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
 
@@ -121,7 +132,9 @@ def read_imu(msg: Imu) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return q / norm, gyro, accel
 
 
-def odom_msg(position: np.ndarray, orientation: np.ndarray, lin_vel: np.ndarray, stamp: float, frame: str, child: str) -> Odometry:
+def odom_msg(
+    position: np.ndarray, orientation: np.ndarray, lin_vel: np.ndarray, stamp: float, frame: str, child: str
+) -> Odometry:
     msg = Odometry()
     msg.header.stamp = to_time(stamp)
     msg.header.frame_id, msg.child_frame_id = frame, child
@@ -170,7 +183,9 @@ def privileged_msg(reward: float, terminated: bool, truncated: bool, stamp: floa
     return msg
 
 
-def diagnostics_msg(name: str, hardware_id: str, level: int, message: str, values: dict[str, str], stamp: float) -> DiagnosticArray:
+def diagnostics_msg(
+    name: str, hardware_id: str, level: int, message: str, values: dict[str, str], stamp: float
+) -> DiagnosticArray:
     arr = DiagnosticArray()
     arr.header.stamp = to_time(stamp)
     status = DiagnosticStatus(level=bytes([int(level)]), name=name, message=message, hardware_id=hardware_id)

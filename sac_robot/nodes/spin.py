@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 
 import rclpy
@@ -15,6 +16,16 @@ from rclpy.node import Node
 from sac_robot.nodes.ros_io import require_local_discovery
 
 
+def make_executor(threads: int = 1):
+    """SAC_ROBOT_EXECUTOR=events|single|multi picks rclpy's executor (default: single; events is experimental in rclpy and stalled the lockstep loop here)."""
+    kind = os.environ.get("SAC_ROBOT_EXECUTOR", "single" if threads == 1 else "multi")
+    if kind == "events":
+        from rclpy.experimental import EventsExecutor
+
+        return EventsExecutor()
+    return MultiThreadedExecutor(threads) if kind == "multi" else SingleThreadedExecutor()
+
+
 def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 1) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     require_local_discovery()
@@ -22,7 +33,7 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
     node = None
     try:
         node = factory()
-        executor = MultiThreadedExecutor(threads) if threads > 1 else SingleThreadedExecutor()
+        executor = make_executor(threads)
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

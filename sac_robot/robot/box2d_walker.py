@@ -61,7 +61,7 @@ def state_to_obs(state: RobotState) -> np.ndarray:
         raise ValueError("BipedalWalker observation needs odom, foot_contacts and scan")
     if len(state.scan) != 10 or len(state.foot_contact) != 2 or len(state.joint_position) != 4:
         raise ValueError("BipedalWalker observation needs 4 joints, 2 feet and 10 lidar ranges")
-    qx, qy, qz, qw = state.imu_orientation
+    _, qy, _, qw = state.imu_orientation
     pitch = 2.0 * math.atan2(qy, qw)  # exact for a pure pitch rotation, any angle
     q, dq = state.joint_position, state.joint_velocity
     v = state.base_linear_velocity

@@ -85,7 +85,7 @@ class CollectorLoop:
         self.steps = 0  # training transitions produced
         self.steps_since_eval = 0
         self.episodes = 0
-        self.max_episode_steps = max(1, int(round(self.cfg.episode_seconds * self.cfg.control_rate_hz)))
+        self.max_episode_steps = max(1, round(self.cfg.episode_seconds * self.cfg.control_rate_hz))
         self.ep = EpisodeStats()
         self.pending: _Pending | None = None
         self.prev_action = np.zeros(pipe.act_dim)
@@ -141,6 +141,7 @@ class CollectorLoop:
             self.ep.length += 1
             if terminated or truncated:
                 self._end_episode(result)
+                result.episode["end"] = "terminated" if terminated else "time limit"
                 return result
         action = self._choose(obs)
         safe = self.safety.filter(self.pipe.action_to_command(action), state, now)

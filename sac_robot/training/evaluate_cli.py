@@ -57,6 +57,10 @@ def evaluate_main(args: argparse.Namespace) -> int:
     else:
         s = result.summary()
         print(f"{args.env}: {s['episodes']} episodes, policy {args.policy}")
-        print(f"  return  mean {s['return_mean']:9.2f}  std {s['return_std']:8.2f}  min {s['return_min']:9.2f}  max {s['return_max']:9.2f}")
-        print(f"  length  mean {s['length_mean']:9.1f}  std {s['length_std']:8.1f}  min {s['length_min']:9.0f}  max {s['length_max']:9.0f}")
+        print(
+            f"  return  mean {s['return_mean']:9.2f}  std {s['return_std']:8.2f}  min {s['return_min']:9.2f}  max {s['return_max']:9.2f}"
+        )
+        print(
+            f"  length  mean {s['length_mean']:9.1f}  std {s['length_std']:8.1f}  min {s['length_min']:9.0f}  max {s['length_max']:9.0f}"
+        )
     return 0

@@ -37,7 +37,7 @@ class RunLog:
         self.path = Path(run_dir) / "progress.csv"
         self.columns = PROGRESS_COLUMNS + [c for c in (extra_columns or []) if c not in PROGRESS_COLUMNS]
         new = not self.path.exists() or self.path.stat().st_size == 0
-        self._file = open(self.path, "a", newline="", encoding="utf-8")
+        self._file = open(self.path, "a", newline="", encoding="utf-8")  # noqa: SIM115 - open for the run
         self._csv = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="ignore")
         if new:
             self._csv.writeheader()

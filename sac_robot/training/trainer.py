@@ -53,7 +53,9 @@ def prepare_run_dir(run_dir: Path, cfg: Config | None, resume: bool, total_steps
     if cfg is None:
         raise ConfigError("a config is required to start a new run")
     if any((run_dir / name).exists() for name in ("config.yaml", "progress.csv", "checkpoints", "replay")):
-        raise FileExistsError(f"{run_dir} already holds a run: pass --resume to continue it or choose another --run-dir")
+        raise FileExistsError(
+            f"{run_dir} already holds a run: pass --resume to continue it or choose another --run-dir"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(saved, cfg.to_yaml())
     return cfg
@@ -141,7 +143,7 @@ class Trainer:
 
     def evaluate(self) -> dict[str, float]:
         c = self.cfg.train
-        policy = lambda o: self.agent.act(o, deterministic=True)  # noqa: E731
+        policy = lambda o: self.agent.act(o, deterministic=True)
         return rollout(self.eval_env, policy, c.eval_episodes, c.seed + EVAL_SEED_OFFSET).summary()
 
     def run(self) -> dict[str, float]:
@@ -209,7 +211,9 @@ class Trainer:
             runlog.close()
         self.elapsed_s = time.perf_counter() - t_start
         self.save_checkpoint(at_episode_boundary=episode_over)
-        export_policy(self.agent, self.run_dir / "policy.safetensors", env_id=c.env.id, config=c.model_dump(mode="json"))
+        export_policy(
+            self.agent, self.run_dir / "policy.safetensors", env_id=c.env.id, config=c.model_dump(mode="json")
+        )
         return summary
 
     def _row(self, summary: dict[str, float], metrics: dict[str, torch.Tensor], ups: float) -> dict[str, Any]:

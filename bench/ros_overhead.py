@@ -1,0 +1,145 @@
+# Copyright 2026 The sac_robot Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Environment steps per second: the ROS lockstep path versus an in-process gymnasium loop.
+
+Learning is disabled on both sides (random actions, no learner). The ROS side is the real
+train_sim data path: Box2D stand-in process ↔ collector process over Fast DDS (joint commands out;
+joint states, IMU, odometry, lidar, foot contacts and privileged signals in; /clock), with the
+collector batching transitions to /sac_robot/transitions. This process plays the learner's part:
+it counts the transitions that arrive and acknowledges them. The two sides alternate, several
+rounds, and the ratio is taken per round. Run alone: the machine has 2 cores.
+
+    python bench/ros_overhead.py [--rounds 3] [--seconds 15] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 40))
+
+import gymnasium as gym
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def in_process(seconds: float) -> float:
+    env = gym.make("BipedalWalker-v3")
+    rng = np.random.default_rng(0)
+    env.reset(seed=0)
+    steps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        _, _, term, trunc, _ = env.step(rng.uniform(-1, 1, 4).astype(np.float32))
+        steps += 1
+        if term or trunc:
+            env.reset()
+    return steps / (time.perf_counter() - t0)
+
+
+def _config(path: Path) -> None:
+    cfg = yaml.safe_load((ROOT / "config" / "bipedal_walker.yaml").read_text())
+    cfg["sac"]["learning_starts"] = 10**9  # never learn: random actions throughout
+    path.write_text(yaml.safe_dump(cfg))
+
+
+def through_ros(seconds: float, config: Path, warmup: float = 5.0) -> float:
+    import rclpy
+    from std_msgs.msg import String, UInt8MultiArray
+
+    from sac_robot.core.wire import decode_transitions, encode_ack
+    from sac_robot.nodes import ros_io as io
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    base = [sys.executable, "-m"]
+    procs = [
+        subprocess.Popen(
+            base + ["sac_robot.nodes.box2d_stand_in", "--ros-args", "-p", "lockstep:=true"],
+            env=env,
+            start_new_session=True,
+            stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            base
+            + ["sac_robot.nodes.collector_node", "--ros-args", "-p", f"config:={config}", "-p", "use_sim_time:=true"],
+            env=env,
+            start_new_session=True,
+            stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        ),
+    ]
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node("overhead_sink", context=ctx)
+    count = {"n": 0}
+    ack_pub = node.create_publisher(String, io.ACK, io.ACK_QOS)
+
+    def on_batch(msg: UInt8MultiArray) -> None:
+        b = decode_transitions(bytes(msg.data))
+        count["n"] += b.count
+        ack_pub.publish(String(data=encode_ack(b.collector_id, b.epoch, b.last_seq, 0, count["n"])))
+
+    node.create_subscription(UInt8MultiArray, io.TRANSITIONS, on_batch, io.TRANSITIONS_QOS)
+    executor = rclpy.executors.SingleThreadedExecutor(context=ctx)
+    executor.add_node(node)
+    try:
+        end = time.perf_counter() + warmup
+        while time.perf_counter() < end:
+            executor.spin_once(timeout_sec=0.05)
+        n0, t0 = count["n"], time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            executor.spin_once(timeout_sec=0.05)
+        return (count["n"] - n0) / (time.perf_counter() - t0)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "walker_random.yaml"
+        _config(config)
+        rates: dict[str, list[float]] = {"in_process": [], "ros": []}
+        for r in range(args.rounds):
+            for side in ["in_process", "ros"] if r % 2 == 0 else ["ros", "in_process"]:
+                rate = in_process(args.seconds) if side == "in_process" else through_ros(args.seconds, config)
+                rates[side].append(rate)
+                print(f"round {r}: {side:10s} {rate:8.0f} steps/s", flush=True)
+    ratios = [a / b for a, b in zip(rates["ros"], rates["in_process"])]
+    summary = {k: statistics.median(v) for k, v in rates.items()}
+    print(
+        f"median: in-process {summary['in_process']:.0f} steps/s, ROS {summary['ros']:.0f} steps/s, "
+        f"ROS/in-process {statistics.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f})"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rates": rates, "ratios": ratios, "median": summary}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

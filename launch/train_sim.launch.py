@@ -1,0 +1,13 @@
+# Copyright 2026 The sac_robot Authors
+# SPDX-License-Identifier: Apache-2.0
+"""ros2 launch sac_robot train_sim.launch.py [name:=value ...]; same nodes as `sac-robot launch train_sim`.
+
+Arguments: see docs/launch.md (config, stand_in, run_dir, resume, namespace, start_learner,
+start_collector, policy, ...). The nodes come from sac_robot.launch_spec, shared with the CLI.
+"""
+
+from sac_robot.launch_description import generate_for
+
+
+def generate_launch_description():
+    return generate_for("train_sim")
