@@ -191,11 +191,6 @@ def test_registered_env_passes_the_gymnasium_checker(
         env.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config/robots/bipedal_walker.yaml: knee upper limit 0.3 rad, but Box2D's knees start at up to +0.8 rad "
-    "after every reset, so the safety layer zeroes knee efforts there (raise it to >= 1.2 rad)",
-)
 def test_packaged_walker_limits_never_alter_the_benchmark() -> None:
     """In-process, no ROS: the packaged description's safety limits leave random BipedalWalker episodes alone."""
     safety_cfg = SafetyConfig(**ROBOT["safety"])

@@ -49,6 +49,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return evaluate_main(args)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from sac_robot.training.export_cli import export_main
+
+    return export_main(args)
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from sac_robot.training.plot import plot_main
+
+    return plot_main(args)
+
+
 def cmd_launch(args: argparse.Namespace) -> int:
     from sac_robot.cli.launcher import launch
 
@@ -79,6 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--video", help="write the first episodes as an mp4 here")
     e.add_argument("--video-episodes", type=int, default=1)
     e.set_defaults(func=cmd_evaluate)
+
+    x = sub.add_parser("export", help="freeze a run's checkpoint into a policy file (docs/policy_format.md)")
+    x.add_argument("--run-dir", required=True, help="the run directory (config.yaml, checkpoints/)")
+    x.add_argument("--checkpoint", type=int, metavar="STEPS", help="the checkpoint taken at this many env steps")
+    x.add_argument("--out", required=True, help="the policy file to write, e.g. policy.safetensors")
+    x.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("plot", help="learning curves of runs (progress.csv) as a PNG")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories; seeds of one config are grouped")
+    p.add_argument("--out", default="curves.png", help="the PNG to write (default curves.png)")
+    p.add_argument("--labels", help="comma-separated curve labels, one per curve (group of seeds)")
+    p.add_argument("--band", choices=["minmax", "std"], default="minmax", help="band over seeds (default minmax)")
+    p.add_argument("--title", help="figure title")
+    p.set_defaults(func=cmd_plot)
     la = sub.add_parser("launch", help="start a job's ROS nodes (same as ros2 launch sac_robot JOB.launch.py)")
     la.add_argument("job", choices=["train_sim", "train_hw", "deploy"])
     la.add_argument("assignments", nargs="*", metavar="name:=value", help="launch arguments (see docs/launch.md)")

@@ -13,7 +13,11 @@ from sac_robot.core.config import ConfigError, EnvConfig
 
 def make_env(cfg: EnvConfig, render_mode: str | None = None, **overrides: Any) -> gym.Env:
     """Create the environment a config names, with a message that names env.id when it is unknown."""
-    if cfg.id.startswith("SacRobot"):
+    if cfg.id == "SacRobotRos-v0":
+        from sac_robot.envs.ros_env import register_ros_env
+
+        register_ros_env()
+    elif cfg.id.startswith("SacRobot"):
         from sac_robot.envs.legged_env import register_envs
 
         register_envs()

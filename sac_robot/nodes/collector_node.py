@@ -79,7 +79,7 @@ class CollectorNode(Node):
         sensor_qos = io.lockstep_qos(self.lockstep)
         self.pub_cmd = self.create_publisher(Float64MultiArray, io.JOINT_COMMANDS, io.COMMAND_QOS)
         self.pub_tr = self.create_publisher(UInt8MultiArray, io.TRANSITIONS, io.TRANSITIONS_QOS)
-        self.pub_ep = self.create_publisher(String, io.EPISODES, io.ACK_QOS)
+        self.pub_ep = self.create_publisher(String, io.EPISODES, io.EPISODES_QOS)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(io.JointState, io.JOINT_STATES, self.on_joint_states, sensor_qos)
         self.create_subscription(io.Imu, io.IMU, self.on_imu, sensor_qos)
@@ -278,6 +278,7 @@ class CollectorNode(Node):
         if step.phase == ResetPhase.DONE:
             self.resetting = False
             self.loop.abort_episode()
+            self.safety.reset_filter(state.joint_position if state is not None else None)
             if self.lockstep:
                 self.try_step()
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -40,6 +41,9 @@ class LearnerNode(Node):
         overrides: dict[str, object] = {"train.total_steps": total_steps} if total_steps > 0 else {}
         if threads > 0:
             overrides["sac.torch_threads"] = threads
+        if threads == 0 and load_config(config).sac.torch_threads == 0:
+            # Leave two cores to the control loop and the simulator on the same machine.
+            overrides["sac.torch_threads"] = max(1, (os.cpu_count() or 1) - 2)
         cfg = load_config(config, overrides)
         pipe = build_pipeline(cfg.robot, str(config))
         info = {
@@ -62,7 +66,7 @@ class LearnerNode(Node):
         self.pub_ack = self.create_publisher(String, io.ACK, io.ACK_QOS)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(UInt8MultiArray, io.TRANSITIONS, self.on_transitions, io.TRANSITIONS_QOS)
-        self.create_subscription(String, io.EPISODES, self.on_episode, io.ACK_QOS)
+        self.create_subscription(String, io.EPISODES, self.on_episode, io.EPISODES_QOS)
         self.create_timer(self.flush_period, self.on_flush)
         self.create_timer(1.0, self.on_diagnostics)
         self.create_timer(self.declare_parameter("status_period_s", 10.0).value, self.on_status)

@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from sac_robot.nodes.ros_io import require_local_discovery
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def make_executor(threads: int = 1):
@@ -29,7 +35,10 @@ def make_executor(threads: int = 1):
 def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 1) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     require_local_discovery()
-    rclpy.init(args=args)
+    # rclpy's own handlers would shut the context down before close() runs (no final transitions, no
+    # safe command); instead SIGINT raises KeyboardInterrupt (Python's default) and SIGTERM does the same.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     node = None
     try:
         node = factory()

@@ -1,0 +1,275 @@
+# Copyright 2026 The sac_robot Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Deploy node: a frozen policy drives the robot through the safety layer. It never learns.
+
+    joint_states, imu/data (+ odom, foot_contacts, scan if the observation reads them) → RobotState (ros_io)
+    DeployStep: observation → FrozenPolicy.act → pipeline.action_to_command → SafetyLayer → joint_commands
+    sac_robot/estop and /sac_robot/estop (Bool, latched) → safe mode; sac_robot/resume (Trigger) releases it
+    /diagnostics about 1 Hz: safety state, counters, latency (sensor stamp → command publish) p50/p99
+
+Parameters: policy (a policy.safetensors file), config (the robot's training config, name or path; its
+`robot` section builds the pipeline), control_rate_hz (default: the config's robot.control_rate_hz),
+latency_window_s (10: the window the latency percentiles cover).
+
+Before anything is subscribed, the policy's joint names, observation layout, control rate, action mapping
+and dimensions are compared with the robot configuration (sac_robot.robot.deploy_check); on any
+difference the node logs every one of them and exits non-zero. This module imports no torch: the policy
+runs with numpy alone (sac_robot.policy_runtime).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.clock import Clock, ClockType
+from rclpy.node import Node
+from std_msgs.msg import Bool, Float64MultiArray
+from std_srvs.srv import Trigger
+
+from sac_robot.core.config import ConfigError, load_config
+from sac_robot.nodes import ros_io as io
+from sac_robot.nodes.spin import run_node
+from sac_robot.policy_runtime import FrozenPolicy, PolicyFormatError
+from sac_robot.robot.deploy_check import (
+    DeployStep,
+    LatencyWindow,
+    PolicyMismatchError,
+    observation_needs,
+    require_compatible,
+)
+from sac_robot.robot.observation import ObservationError
+from sac_robot.robot.pipeline import build_pipeline
+from sac_robot.robot.safety import SafetyLayer
+from sac_robot.robot.state import RobotState
+
+STARTUP_ERRORS = (PolicyMismatchError, PolicyFormatError, ConfigError, OSError)
+
+
+class PolicyNode(Node):
+    def __init__(self) -> None:
+        super().__init__("policy")
+        try:
+            self._setup()
+        except STARTUP_ERRORS as err:
+            self.get_logger().error(f"refusing to start: {err}")
+            raise
+
+    def _setup(self) -> None:
+        flexible = ParameterDescriptor(dynamic_typing=True)
+        policy_path = str(self.declare_parameter("policy", "").value)
+        config = str(self.declare_parameter("config", "quadruped_hw").value)
+        rate_param = float(self.declare_parameter("control_rate_hz", 0.0, flexible).value)
+        window_s = float(self.declare_parameter("latency_window_s", 10.0, flexible).value)
+        if not policy_path:
+            raise ConfigError("parameter policy: the frozen policy file is required (policy:=FILE)")
+
+        cfg = load_config(config)
+        self.pipe = build_pipeline(cfg.robot, str(config))
+        rc = self.pipe.cfg
+        self.rate = rate_param if rate_param > 0 else float(rc.control_rate_hz)
+        self.period = 1.0 / self.rate
+        try:
+            self.policy = FrozenPolicy.load(policy_path)
+        except OSError as err:
+            raise OSError(f"parameter policy: cannot read {policy_path}: {err.strerror or err}") from None
+        require_compatible(self.policy, self.pipe, self.rate, policy_path)
+        self.policy_path = policy_path
+
+        self.safety = SafetyLayer(rc.safety, self.pipe.description, self.period)
+        self.loop = DeployStep(self.pipe, self.policy, self.safety)
+        self.joints = io.JointOrder(self.pipe.description.joint_names, io.JOINT_STATES)
+        self.feet = io.JointOrder(self.pipe.description.feet, io.FOOT_CONTACTS)
+        self.needs = set(observation_needs(self.pipe))
+        # Odometry is optional unless observed: the safety layer's base-height fall check uses it when present.
+        self.wants_odom = "odom" in self.needs or rc.safety.min_base_height is not None
+        self.latest: dict[str, object] = {}
+        self.stamps: dict[str, float] = {}
+        self.counters = {"steps": 0, "waiting_for_sensors": 0, "bad_messages": 0, "step_errors": 0, "late_steps": 0}
+        window = max(1, round(window_s * self.rate))
+        self.latency = LatencyWindow(window)  # newest sensor header stamp → command published
+        self.compute = LatencyWindow(window)  # timer callback start → command published
+        self.interval = LatencyWindow(window)  # between control steps
+        self.last_step_mono: float | None = None
+
+        qos = io.SENSOR_QOS
+        self.pub_cmd = self.create_publisher(Float64MultiArray, io.JOINT_COMMANDS, io.COMMAND_QOS)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(io.JointState, io.JOINT_STATES, self.on_joint_states, qos)
+        self.create_subscription(io.Imu, io.IMU, self.on_imu, qos)
+        if self.wants_odom:
+            self.create_subscription(io.Odometry, io.ODOM, self.on_odom, qos)
+        if "foot_contacts" in self.needs:
+            self.create_subscription(io.JointState, io.FOOT_CONTACTS, self.on_feet, qos)
+        if "scan" in self.needs:
+            self.create_subscription(io.LaserScan, io.SCAN, self.on_scan, qos)
+        self.create_subscription(Bool, io.ESTOP, self.on_estop, io.ESTOP_QOS)
+        self.create_subscription(Bool, io.GLOBAL_ESTOP, self.on_estop, io.ESTOP_QOS)
+        self.create_service(Trigger, io.RESUME, self.on_resume)
+        self.create_timer(self.period, self.on_control)
+        self.create_timer(1.0, self.on_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME))
+        meta = self.policy.meta
+        self.get_logger().info(
+            f"deploying {policy_path} (sha256 {self.policy.sha256[:12]}, {meta.get('updates', '?')} updates) on "
+            f"{self.pipe.description.name} at {self.rate:g} Hz, {rc.action.mode} control; reading {sorted(self.needs)}"
+        )
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # --- sensors -------------------------------------------------------------------------------
+    def _store(self, key: str, value: object, stamp: float) -> None:
+        self.latest[key] = value
+        self.stamps[key] = stamp
+        if key in ("joint_states", "imu"):
+            self.safety.note_sensor(key, stamp)
+
+    def _reject(self, err: Exception) -> None:
+        self.counters["bad_messages"] += 1
+        self.get_logger().warn(f"message rejected: {err}", throttle_duration_sec=1.0)
+
+    def on_joint_states(self, msg: io.JointState) -> None:
+        try:
+            self._store("joint_states", self.joints.read(msg), io.from_time(msg.header.stamp))
+        except io.MessageError as err:
+            self._reject(err)
+
+    def on_imu(self, msg: io.Imu) -> None:
+        try:
+            self._store("imu", io.read_imu(msg), io.from_time(msg.header.stamp))
+        except io.MessageError as err:
+            self._reject(err)
+
+    def on_odom(self, msg: io.Odometry) -> None:
+        try:
+            self._store("odom", io.read_odom(msg), io.from_time(msg.header.stamp))
+        except io.MessageError as err:
+            self._reject(err)
+
+    def on_feet(self, msg: io.JointState) -> None:
+        try:
+            self._store("foot_contacts", self.feet.read(msg, ("position",))[0], io.from_time(msg.header.stamp))
+        except io.MessageError as err:
+            self._reject(err)
+
+    def on_scan(self, msg: io.LaserScan) -> None:
+        try:
+            self._store("scan", io.read_scan(msg), io.from_time(msg.header.stamp))
+        except io.MessageError as err:
+            self._reject(err)
+
+    def _state(self) -> RobotState:
+        pos, vel, eff = self.latest["joint_states"]
+        q, gyro, accel = self.latest["imu"]
+        odom = self.latest.get("odom")
+        return RobotState(
+            joint_position=pos,
+            joint_velocity=vel,
+            joint_effort=eff,
+            imu_orientation=q,
+            imu_angular_velocity=gyro,
+            imu_linear_acceleration=accel,
+            base_position=odom[0] if odom is not None else None,
+            base_linear_velocity=odom[1] if odom is not None else None,
+            foot_contact=self.latest.get("foot_contacts"),
+            scan=self.latest.get("scan"),
+            stamp=max(self.stamps.values()),  # the newest sensor message this step uses
+        )
+
+    # --- the control step ----------------------------------------------------------------------
+    def on_control(self) -> None:
+        t0 = time.perf_counter()
+        if any(k not in self.latest for k in self.needs):
+            self.counters["waiting_for_sensors"] += 1  # nothing to act on yet: the robot's drivers hold
+            return
+        state = self._state()
+        now = self._now()
+        try:
+            result = self.loop.step(state, now)
+        except (ObservationError, ValueError) as err:
+            self.counters["step_errors"] += 1
+            self.get_logger().error(f"control step failed, safe mode: {err}", throttle_duration_sec=1.0)
+            result = self.safety.filter(np.full(self.pipe.act_dim, np.nan), state, now)  # → safe-mode command
+        self.pub_cmd.publish(Float64MultiArray(data=result.command.tolist()))
+        published = self._now()
+        self.latency.add(published - state.stamp)
+        self.compute.add(time.perf_counter() - t0)
+        self.counters["steps"] += 1
+        mono = time.monotonic()
+        if self.last_step_mono is not None:
+            gap = mono - self.last_step_mono
+            self.interval.add(gap)
+            if gap > 1.5 * self.period:
+                self.counters["late_steps"] += 1
+        self.last_step_mono = mono
+
+    # --- e-stop, resume, diagnostics -----------------------------------------------------------
+    def on_estop(self, msg: Bool) -> None:
+        pressed = bool(msg.data)
+        if pressed != self.safety.estop_pressed:
+            self.get_logger().warn(
+                "e-stop pressed: holding (safe mode)" if pressed else "e-stop released: call sac_robot/resume"
+            )
+        self.safety.estop(pressed, self._now())
+
+    def on_resume(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        ok, why = self.safety.request_resume(self._now())
+        if ok:
+            self.get_logger().info(f"resume: {why}")
+        response.success, response.message = ok, why
+        return response
+
+    def on_diagnostics(self) -> None:
+        now = self._now()
+        values: dict[str, object] = {
+            "policy": self.policy_path,
+            "policy_sha256": self.policy.sha256[:16],
+            "policy_updates": self.policy.meta.get("updates", "?"),
+            "control_rate_hz": f"{self.rate:g}",
+            **self.counters,
+        }
+        for name, window in (("latency", self.latency), ("compute", self.compute), ("step_interval", self.interval)):
+            s = window.stats_ms()
+            values.update(
+                {
+                    f"{name}_ms_p50": f"{s['p50']:.2f}",
+                    f"{name}_ms_p99": f"{s['p99']:.2f}",
+                    f"{name}_ms_max": f"{s['max']:.2f}",
+                }
+            )
+        values["latency_samples"] = self.latency.stats_ms()["n"]
+        values.update(self.safety.diagnostics(now))
+        level = int(self.safety.status_level())
+        message = self.safety.status_message()
+        if any(k not in self.latest for k in self.needs):
+            missing = sorted(k for k in self.needs if k not in self.latest)
+            message = f"waiting for {', '.join(missing)}"
+        ns = self.get_namespace().rstrip("/")
+        name = f"sac_robot/policy_node{ns}"
+        self.pub_diag.publish(io.diagnostics_msg(name, self.pipe.description.name, level, message, values, now))
+
+    def close(self) -> None:
+        """Leave the robot in safe mode: the hold / damping command once more (effort drivers keep the last)."""
+        if self.counters["steps"] == 0:
+            return
+        now = self._now()
+        self.safety.estop(True, now)
+        state = self._state() if all(k in self.latest for k in ("joint_states", "imu")) else None
+        try:
+            self.pub_cmd.publish(Float64MultiArray(data=self.safety.filter(None, state, now).command.tolist()))
+        except RuntimeError as err:  # RCLError: the context may already be shut down by the signal handler
+            self.get_logger().warn(f"could not send the final safe-mode command: {err}")
+
+
+def main(args: list[str] | None = None) -> int:
+    try:
+        return run_node(PolicyNode, args)
+    except STARTUP_ERRORS:
+        return 2  # logged by the node: what differs, or what could not be read
+
+
+if __name__ == "__main__":
+    sys.exit(main())
