@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sac_robot.policy_runtime import FrozenPolicy
+
 MAGIC = b"SRTB"
 VERSION = 1
 # magic, version, flags, obs_dim, act_dim, count, epoch, first_seq, id_len, sig_len
@@ -135,3 +137,90 @@ def decode_ack(text: str) -> dict:
         }
     except (ValueError, KeyError, TypeError) as err:
         raise WireError(f"malformed ack message ({err})") from None
+
+
+# --- authenticated policy messages ---------------------------------------------------------------
+POLICY_MAGIC = b"SRPS"
+_POLICY_HEAD = struct.Struct("<4sHQ")  # magic, run id length, version
+
+
+def sign_policy(payload: bytes, run_id: str, version: int, key: bytes) -> bytes:
+    """A policy file wrapped with its run id, version and an HMAC-SHA256 over all of it."""
+    rid = run_id.encode()
+    body = _POLICY_HEAD.pack(POLICY_MAGIC, len(rid), version) + rid + payload
+    return body + hmac.digest(key, body, "sha256")
+
+
+def open_policy(data: bytes, key: bytes | None) -> tuple[bytes, str | None, int | None]:
+    """(policy file bytes, run id, version); with a key, only correctly signed messages pass."""
+    if not data.startswith(POLICY_MAGIC):
+        if key is not None:
+            raise WireError("policy message is unsigned but a key is configured")
+        return data, None, None
+    if key is None:
+        raise WireError("policy message is signed but no key is configured")
+    if len(data) < _POLICY_HEAD.size + 32:
+        raise WireError("signed policy message too short")
+    if not hmac.compare_digest(hmac.digest(key, data[:-32], "sha256"), data[-32:]):
+        raise WireError("policy message has a wrong signature")
+    _, id_len, version = _POLICY_HEAD.unpack_from(data)
+    start = _POLICY_HEAD.size
+    try:
+        run_id = data[start : start + id_len].decode()
+    except UnicodeDecodeError:
+        raise WireError("signed policy message has an invalid run id") from None
+    return data[start + id_len : -32], run_id, version
+
+
+class VersionGate:
+    """Accept a policy only with a rising version of the current run: replayed (old) messages are refused.
+
+    A new run id is accepted (a learner started a new run), but a run id that was already replaced
+    never comes back, so an old run's recorded messages cannot be replayed either.
+    """
+
+    def __init__(self) -> None:
+        self.run_id: str | None = None
+        self.version = 0
+        self.retired: set[str] = set()
+
+    def check(self, run_id: str, version: int) -> str | None:
+        """None if acceptable, else the reason it is refused."""
+        if run_id in self.retired:
+            return f"policy from retired run {run_id!r} (replayed?)"
+        if run_id == self.run_id and version <= self.version:
+            return f"policy version {version} does not rise above {self.version} (replayed?)"
+        return None
+
+    def accept(self, run_id: str, version: int) -> None:
+        if self.run_id is not None and run_id != self.run_id:
+            self.retired.add(self.run_id)
+        self.run_id, self.version = run_id, version
+
+
+def load_key(path: str | None) -> bytes | None:
+    """The shared HMAC key from a file (at least 16 bytes); None when no file is configured."""
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as f:
+            key = f.read().strip()
+    except OSError as err:
+        raise WireError(f"security.key_file: cannot read {path} ({err})") from None
+    if len(key) < 16:
+        raise WireError(f"security.key_file: {path} holds {len(key)} bytes; use at least 16 random bytes")
+    return key
+
+
+def accept_policy(data: bytes, key: bytes | None, gate: VersionGate, source: str = "policy") -> FrozenPolicy:
+    """Verify (signature when keyed, content hash, finite weights, rising version) and decode weights."""
+    payload, signed_run, signed_version = open_policy(data, key)
+    policy = FrozenPolicy.from_bytes(payload, source)
+    run_id, version = str(policy.meta.get("run_id", "")), int(policy.meta.get("version", 0))
+    if signed_run is not None and (signed_run, signed_version) != (run_id, version):
+        raise WireError("policy metadata does not match its signed run id and version")
+    refusal = gate.check(run_id, version)
+    if refusal is not None:
+        raise WireError(refusal)
+    gate.accept(run_id, version)
+    return policy

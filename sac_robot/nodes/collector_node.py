@@ -30,7 +30,7 @@ from std_msgs.msg import Bool, Float64MultiArray, String, UInt8MultiArray
 from std_srvs.srv import Trigger
 
 from sac_robot.core.config import load_config
-from sac_robot.core.wire import WireError, decode_ack, encode_transitions
+from sac_robot.core.wire import VersionGate, WireError, accept_policy, decode_ack, encode_transitions, load_key
 from sac_robot.nodes import ros_io as io
 from sac_robot.nodes.spin import run_node
 from sac_robot.policy_runtime import FrozenPolicy, PolicyFormatError
@@ -50,6 +50,8 @@ class CollectorNode(Node):
         seed = self.declare_parameter("seed", 0).value
         self.cfg = load_config(config)
         self.pipe = build_pipeline(self.cfg.robot, str(config))
+        self.key = load_key(self.declare_parameter("key_file", "").value or self.pipe.cfg.security.key_file)
+        self.policy_gate = VersionGate()
         rc = self.pipe.cfg
         self.lockstep = self.declare_parameter("lockstep", rc.lockstep).value
         self.period = 1.0 / rc.control_rate_hz
@@ -231,7 +233,7 @@ class CollectorNode(Node):
                 self.pub_ep.publish(String(data=json.dumps({**info, "collector_id": self.collector_id})))
         batch = self.loop.take_batch(force=result.reset)
         if batch is not None:
-            self.pub_tr.publish(UInt8MultiArray(data=encode_transitions(batch)))
+            self.pub_tr.publish(UInt8MultiArray(data=encode_transitions(batch, self.key)))
         if result.reset:
             self.request_reset(result.episode.get("end", "episode end") if result.episode else "episode end")
 
@@ -303,15 +305,13 @@ class CollectorNode(Node):
         while True:
             data = self.policy_queue.get()
             try:
-                policy = FrozenPolicy.from_bytes(data, io.POLICY)
-            except PolicyFormatError as err:
+                policy = accept_policy(data, self.key, self.policy_gate, io.POLICY)
+            except (PolicyFormatError, WireError) as err:
                 self.counters["bad_messages"] += 1
                 self.get_logger().warn(f"policy rejected: {err}")
                 continue
-            version = int(policy.meta.get("version", 0))
             with self.policy_lock:
-                if version > self.loop.policy_version:
-                    self.new_policy = (policy, version)
+                self.new_policy = (policy, int(policy.meta["version"]))
 
     def _swap_policy(self) -> None:
         with self.policy_lock:
@@ -342,7 +342,7 @@ class CollectorNode(Node):
         """Anything unacknowledged for a while is sent again; the learner drops what it already holds."""
         if self.loop.unacked and time.monotonic() - self.last_ack_time > 3.0:
             for batch in list(self.loop.unacked):
-                self.pub_tr.publish(UInt8MultiArray(data=encode_transitions(batch)))
+                self.pub_tr.publish(UInt8MultiArray(data=encode_transitions(batch, self.key)))
             self.counters["resends"] += 1
             self.last_ack_time = time.monotonic()
 
@@ -380,14 +380,16 @@ class CollectorNode(Node):
         level = max(int(self.safety.status_level()), 1 if self.reset.phase == ResetPhase.WAIT_FOR_PERSON else 0)
         now = self.get_clock().now().nanoseconds * 1e-9
         name = f"sac_robot/collector/{self.collector_id}"
-        self.pub_diag.publish(io.diagnostics_msg(name, self.collector_id, level, self.safety.status_message(), values, now))
+        self.pub_diag.publish(
+            io.diagnostics_msg(name, self.collector_id, level, self.safety.status_message(), values, now)
+        )
 
     def close(self) -> None:
         """Queue what is left; it is kept (unacked) only in memory, so send it while the context lives."""
         batch = self.loop.take_batch(force=True)
         if batch is not None:
             try:
-                self.pub_tr.publish(UInt8MultiArray(data=encode_transitions(batch)))
+                self.pub_tr.publish(UInt8MultiArray(data=encode_transitions(batch, self.key)))
             except RuntimeError as err:  # RCLError: the context may already be shut down by the signal handler
                 self.get_logger().warn(f"could not send the last {batch.count} transitions: {err}")
 

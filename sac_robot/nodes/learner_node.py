@@ -22,7 +22,7 @@ from rclpy.node import Node
 from std_msgs.msg import String, UInt8MultiArray
 
 from sac_robot.core.config import load_config
-from sac_robot.core.wire import WireError, decode_transitions, encode_ack
+from sac_robot.core.wire import WireError, decode_transitions, encode_ack, load_key, sign_policy
 from sac_robot.nodes import ros_io as io
 from sac_robot.nodes.spin import run_node
 from sac_robot.robot.pipeline import build_pipeline
@@ -46,6 +46,7 @@ class LearnerNode(Node):
             overrides["sac.torch_threads"] = max(1, (os.cpu_count() or 1) - 2)
         cfg = load_config(config, overrides)
         pipe = build_pipeline(cfg.robot, str(config))
+        self.key = load_key(self.declare_parameter("key_file", "").value or pipe.cfg.security.key_file)
         info = {
             "joint_names": pipe.description.joint_names,
             "robot": pipe.description.name,
@@ -77,7 +78,7 @@ class LearnerNode(Node):
 
     def on_transitions(self, msg: UInt8MultiArray) -> None:
         try:
-            batch = decode_transitions(bytes(msg.data))
+            batch = decode_transitions(bytes(msg.data), self.key)
         except WireError as err:
             self.bad_messages += 1
             self.get_logger().warn(f"transitions rejected: {err}", throttle_duration_sec=1.0)
@@ -109,7 +110,7 @@ class LearnerNode(Node):
 
     def publish_policy(self, data: bytes, version: int) -> None:
         msg = UInt8MultiArray()
-        msg.data = data
+        msg.data = sign_policy(data, self.core.run_id, version, self.key) if self.key else data
         self.pub_policy.publish(msg)
 
     def on_diagnostics(self) -> None:

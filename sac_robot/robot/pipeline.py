@@ -33,6 +33,16 @@ class ActionConfig(BaseModel):
     scale: float = Field(default=0.3, gt=0, description="position mode: rad of offset around home per unit action")
 
 
+class SecurityConfig(BaseModel):
+    """Message authentication between collectors and the learner (see README, SROS2)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key_file: str | None = Field(
+        default=None, description="file with a shared secret (>= 16 bytes): weights and transitions are HMAC-signed"
+    )
+
+
 class RobotRunConfig(BaseModel):
     """Everything the ROS path needs beyond the SAC and replay sections."""
 
@@ -49,6 +59,7 @@ class RobotRunConfig(BaseModel):
     termination: Literal["privileged"] | TerminationConfig = Field(default_factory=TerminationConfig)
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
     reset: ResetConfig = Field(default_factory=ResetConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
     control_rate_hz: float = Field(default=20.0, gt=0, le=1000)
     lockstep: bool = Field(default=True, description="step the stand-in once per command (simulation only)")
     episode_seconds: float = Field(default=20.0, gt=0, description="episodes are truncated after this long")

@@ -54,7 +54,7 @@ def read_curve(run_dir: Path) -> dict[str, np.ndarray]:
     rows = read_progress(run_dir)
     if not rows:
         raise ConfigError(f"{path}: no evaluation rows yet")
-    col = lambda k: np.array([r.get(k, np.nan) for r in rows], dtype=np.float64)  # noqa: E731
+    col = lambda k: np.array([r.get(k, np.nan) for r in rows], dtype=np.float64)
     return {"env_steps": col("env_steps"), "eval_return_mean": col("eval_return_mean"), "eval_len_mean": col("eval_len_mean")}
 
 
@@ -71,12 +71,12 @@ def combine(curves: list[dict[str, np.ndarray]], band: str = "minmax") -> dict[s
     steps = [c["env_steps"] for c in curves]
     if all(len(s) == len(steps[0]) and np.array_equal(s, steps[0]) for s in steps):
         grid = steps[0]
-        at = lambda c, k: c[k]  # noqa: E731
+        at = lambda c, k: c[k]
     else:  # e.g. ROS learner rows land on slightly different step counts per seed
         lo, hi = max(s.min() for s in steps), min(s.max() for s in steps)
         grid = np.unique(np.concatenate(steps))
         grid = grid[(grid >= lo) & (grid <= hi)]
-        at = lambda c, k: np.interp(grid, c["env_steps"], c[k])  # noqa: E731
+        at = lambda c, k: np.interp(grid, c["env_steps"], c[k])
     out: dict[str, np.ndarray] = {"env_steps": grid}
     for key, short in (("eval_return_mean", "return"), ("eval_len_mean", "len")):
         stack = np.stack([at(c, key) for c in curves])
