@@ -111,8 +111,11 @@ def test_latency_window() -> None:
 
 
 def test_policy_node_imports_no_torch() -> None:
+    pytest.importorskip("rclpy")
     code = "import sys, sac_robot.nodes.policy_node; print(any(m == 'torch' or m.startswith('torch.') for m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO, check=False
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
 
@@ -131,6 +134,7 @@ def start(proc_reaper, ros_env, log: Path, module: str, **params: object) -> sub
 @pytest.mark.ros
 @pytest.mark.timeout(120)
 def test_policy_node_refuses_mismatched_policy(tmp_path: Path, proc_reaper, ros_env) -> None:
+    pytest.importorskip("rclpy")
     policy = export_fresh_policy(tmp_path / "p.safetensors", control_rate_hz=50.0)
     log = tmp_path / "policy.log"
     proc = start(proc_reaper, ros_env, log, "sac_robot.nodes.policy_node", policy=policy, config="quadruped")
@@ -142,6 +146,7 @@ def test_policy_node_refuses_mismatched_policy(tmp_path: Path, proc_reaper, ros_
 @pytest.mark.ros
 @pytest.mark.timeout(240)
 def test_policy_node_drives_stand_in_with_estop(tmp_path: Path, proc_reaper, ros_env, rclpy_context) -> None:
+    pytest.importorskip("pybullet")
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
     from std_msgs.msg import Bool, Float64MultiArray
@@ -166,7 +171,9 @@ def test_policy_node_drives_stand_in_with_estop(tmp_path: Path, proc_reaper, ros
     positions: list[np.ndarray] = []
     commands: list[np.ndarray] = []
     diags: list[dict[str, str]] = []
-    node.create_subscription(io.JointState, io.JOINT_STATES, lambda m: positions.append(order.read(m)[0]), io.SENSOR_QOS)
+    node.create_subscription(
+        io.JointState, io.JOINT_STATES, lambda m: positions.append(order.read(m)[0]), io.SENSOR_QOS
+    )
     node.create_subscription(
         Float64MultiArray, io.JOINT_COMMANDS, lambda m: commands.append(np.array(m.data)), io.COMMAND_QOS
     )
@@ -215,7 +222,10 @@ def test_policy_node_drives_stand_in_with_estop(tmp_path: Path, proc_reaper, ros
         spin_for(1.5)
         tail = _constant_tail_start(commands)
         assert tail <= n0 + 2, f"commands kept changing {tail - n0} steps after the e-stop"
-        print(f"e-stop: {tail - n0 + 1} policy command(s) arrived after publishing it; diagnostics {d}")
+        print(
+            f"latency p50 {d['latency_ms_p50']} ms, p99 {d['latency_ms_p99']} ms; "
+            f"{tail - n0 + 1} policy command(s) arrived after the e-stop was published"
+        )
         hold = commands[-1]  # = the last target sent before the e-stop took effect: no jump, then unchanged
         assert len(commands) - n0 >= 10
 

@@ -102,11 +102,20 @@ def test_export_acts_like_training_actor_without_torch(trained, tmp_path: Path) 
 
     np.save(tmp_path / "obs.npy", obs)
     proc = subprocess.run(
-        [sys.executable, "-c", NUMPY_ONLY, str(RUNTIME_PATH), str(out), str(tmp_path / "obs.npy"), str(tmp_path / "a.npy")],
+        [
+            sys.executable,
+            "-c",
+            NUMPY_ONLY,
+            str(RUNTIME_PATH),
+            str(out),
+            str(tmp_path / "obs.npy"),
+            str(tmp_path / "a.npy"),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=tmp_path,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"torch": False, "core": False}

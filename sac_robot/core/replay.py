@@ -93,7 +93,7 @@ class ReplayBuffer:
         idx = rng.integers(0, len(self), size=batch_size)
         return {name: arr[idx] for name, arr in self.data.items()}
 
-    def _slice(self, start: int, stop: int) -> dict[str, np.ndarray]:
+    def transitions(self, start: int, stop: int) -> dict[str, np.ndarray]:
         """Transitions with global indices [start, stop), which must still be held."""
         if start < self.total - self.capacity:
             raise ValueError(f"transitions from {start} were overwritten before being persisted")
@@ -109,7 +109,7 @@ class ReplayBuffer:
         written = 0
         while self.total - self.persisted >= chunk_size or (final and self.total > self.persisted):
             stop = min(self.persisted + chunk_size, self.total)
-            store.write(self.persisted, self._slice(self.persisted, stop), extra)
+            store.write(self.persisted, self.transitions(self.persisted, stop), extra)
             self.persisted = stop
             written += 1
         return written

@@ -8,9 +8,18 @@
     /sac_robot/policy → decoded off the control thread, swapped between steps
     sac_robot/estop and /sac_robot/estop → SafetyLayer latch; sac_robot/resume (Trigger) releases it
 
+A lifecycle node (rclpy.lifecycle): configure builds the pipeline, safety layer and loop and wires the
+topics; activate arms it. Before activation and after deactivation nothing is published on
+joint_commands (a lifecycle publisher, and no control step runs). With ``autostart`` (default: the
+config's robot.autostart; true in simulation, false on hardware) the node configures and activates
+itself at start; otherwise a person arms it: ``sac-robot arm [--namespace NS]``. With the routine reset
+(hardware) every activation begins with the reset routine, so the first episode starts from a verified
+stand; in simulation a re-activation restarts the episode through the stand-in's reset.
+
 lockstep: a step runs when every needed topic has a message newer than the last step's;
 real time: a timer at control_rate_hz runs the step with the newest messages (the watchdog in the
-safety layer catches stale ones).
+safety layer catches stale ones). The timer measures its own period (time.perf_counter) over a sliding
+window: p50/p99/max and missed deadlines (a period over 1.5× nominal: counted, logged, reported).
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ import time
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
 from std_msgs.msg import Bool, Float64MultiArray, String, UInt8MultiArray
 from std_srvs.srv import Trigger
 
@@ -35,28 +44,121 @@ from sac_robot.nodes import ros_io as io
 from sac_robot.nodes.spin import run_node
 from sac_robot.policy_runtime import FrozenPolicy, PolicyFormatError
 from sac_robot.robot.collector_loop import CollectorLoop, Signals
-from sac_robot.robot.pipeline import build_pipeline
+from sac_robot.robot.deploy_check import LatencyWindow
+from sac_robot.robot.pipeline import build_pipeline, parse_robot_config
 from sac_robot.robot.reset import ResetPhase, ResetRoutine
 from sac_robot.robot.safety import SafetyLayer
 from sac_robot.robot.state import RobotState
 
+MISSED_DEADLINE_FACTOR = 1.5  # a control period longer than this × nominal is a missed deadline
+TIMING_WINDOW_S = 10.0  # control-period statistics cover this much recent time
 
-class CollectorNode(Node):
+
+class CollectorNode(LifecycleNode):
     def __init__(self) -> None:
         super().__init__("collector")
         config = self.declare_parameter("config", "bipedal_walker").value
+        rc = parse_robot_config(load_config(config).robot, str(config))  # defaults of the parameters below
         default_id = f"{socket.gethostname()}{self.get_namespace().replace('/', '_')}"
-        self.collector_id = self.declare_parameter("collector_id", default_id).value
-        seed = self.declare_parameter("seed", 0).value
+        self.declare_parameter("collector_id", default_id)
+        self.declare_parameter("seed", 0)
+        self.declare_parameter("key_file", "")
+        self.declare_parameter("lockstep", rc.lockstep)
+        autostart = self.declare_parameter("autostart", rc.autostart).value
+        self.armed = False  # active: control steps run and commands are published
+        self.activations = 0
+        self.loop: CollectorLoop | None = None
+        self.configure_error: Exception | None = None
+        self.policy_queue: queue.Queue[bytes] = queue.Queue(maxsize=2)
+        self.new_policy: tuple[FrozenPolicy, int] | None = None
+        self.policy_lock = threading.Lock()
+        threading.Thread(target=self._decode_policies, name="policy-decoder", daemon=True).start()
+        self._lifecycle_entities = self._entities()  # kept by cleanup: lifecycle and parameter services
+        if autostart:
+            self._autostart()
+        else:
+            self.get_logger().info(
+                "collector unconfigured, not armed: arm it with `sac-robot arm` (configure, activate)"
+            )
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def _autostart(self) -> None:
+        if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            raise self.configure_error or RuntimeError("collector: configure failed")
+        if self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+            raise RuntimeError("collector: activate failed")
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._configure()
+        except Exception as err:  # noqa: BLE001 (rclpy swallows it unlogged): say why, stay unconfigured
+            self.configure_error = err
+            self.get_logger().error(f"configure failed: {err}")
+            self._destroy_configured()
+            return TransitionCallbackReturn.FAILURE
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        result = super().on_activate(state)  # enables the joint_commands publisher
+        self.armed = True
+        self.last_step_time = time.monotonic()
+        self.loop.abort_episode()
+        self.safety.reset_filter(None)  # the next measured pose seeds the hold target: no jump
+        if self.pipe.cfg.reset.mode == "routine" or self.activations > 0:
+            self.request_reset("armed")  # hardware: stand up and verify before the first episode
+        self.activations += 1
+        self.get_logger().info("armed: control steps run and joint commands are published")
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.armed = False
+        self.timing_pause()
+        self.loop.abort_episode()
+        self.close()  # what is queued goes to the learner
+        self.get_logger().info("disarmed: nothing is published on joint_commands")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._destroy_configured()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.armed = False
+        return super().on_shutdown(state)
+
+    def _entities(self) -> set:
+        return {*self.publishers, *self.subscriptions, *self.services, *self.clients, *self.timers}
+
+    def _destroy_configured(self) -> None:
+        """Undo configure: every publisher, subscription, service, client and timer it made."""
+        self.armed = False
+        keep = self._lifecycle_entities
+        for pub in set(self.publishers) - keep:
+            (self.destroy_lifecycle_publisher if isinstance(pub, LifecyclePublisher) else self.destroy_publisher)(pub)
+        for sub in set(self.subscriptions) - keep:
+            self.destroy_subscription(sub)
+        for srv in set(self.services) - keep:
+            self.destroy_service(srv)
+        for client in set(self.clients) - keep:
+            self.destroy_client(client)
+        for timer in set(self.timers) - keep:
+            self.destroy_timer(timer)
+        self.loop = None
+
+    # --- configure: the wiring -----------------------------------------------------------------
+    def _configure(self) -> None:
+        config = self.get_parameter("config").value
+        self.collector_id = self.get_parameter("collector_id").value
+        seed = self.get_parameter("seed").value
         self.cfg = load_config(config)
         self.pipe = build_pipeline(self.cfg.robot, str(config))
-        self.key = load_key(self.declare_parameter("key_file", "").value or self.pipe.cfg.security.key_file)
+        self.key = load_key(self.get_parameter("key_file").value or self.pipe.cfg.security.key_file)
         self.policy_gate = VersionGate()
         rc = self.pipe.cfg
-        self.lockstep = self.declare_parameter("lockstep", rc.lockstep).value
+        self.lockstep = self.get_parameter("lockstep").value
         self.period = 1.0 / rc.control_rate_hz
         self.safety = SafetyLayer(rc.safety, self.pipe.description, self.period)
-        epoch = int(time.time() * 1000)  # a new epoch per process start: sequence numbers restart at 0
+        epoch = int(time.time() * 1000)  # a new epoch per configure: sequence numbers restart at 0
         self.loop = CollectorLoop(self.pipe, self.safety, self.collector_id, epoch, seed)
         self.utd, self.learning_starts = self.cfg.sac.utd, self.cfg.sac.learning_starts
         self.joints = io.JointOrder(self.pipe.description.joint_names, io.JOINT_STATES)
@@ -73,13 +175,14 @@ class CollectorNode(Node):
         self.last_policy_time: float | None = None
         self.counters = {"bad_messages": 0, "steps": 0, "resets": 0, "resends": 0, "lag_waits": 0, "stalls": 0}
         self.last_step_time = time.monotonic()
-        self.policy_queue: queue.Queue[bytes] = queue.Queue(maxsize=2)
-        self.new_policy: tuple[FrozenPolicy, int] | None = None
-        self.policy_lock = threading.Lock()
-        threading.Thread(target=self._decode_policies, name="policy-decoder", daemon=True).start()
+        self.periods = LatencyWindow(max(10, round(TIMING_WINDOW_S / self.period)))  # control periods, s
+        self.jitter = LatencyWindow(self.periods.samples.maxlen)  # |period - nominal|, s
+        self.last_tick: float | None = None
+        self.missed_deadlines = 0
+        self.missed_reported = 0
 
         sensor_qos = io.lockstep_qos(self.lockstep)
-        self.pub_cmd = self.create_publisher(Float64MultiArray, io.JOINT_COMMANDS, io.COMMAND_QOS)
+        self.pub_cmd = self.create_lifecycle_publisher(Float64MultiArray, io.JOINT_COMMANDS, io.COMMAND_QOS)
         self.pub_tr = self.create_publisher(UInt8MultiArray, io.TRANSITIONS, io.TRANSITIONS_QOS)
         self.pub_ep = self.create_publisher(String, io.EPISODES, io.EPISODES_QOS)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -111,7 +214,7 @@ class CollectorNode(Node):
         else:
             self.create_timer(self.period, self.on_control_timer)
         self.get_logger().info(
-            f"collector {self.collector_id} ready ({'lockstep' if self.lockstep else f'{rc.control_rate_hz} Hz'})"
+            f"collector {self.collector_id} configured ({'lockstep' if self.lockstep else f'{rc.control_rate_hz} Hz'})"
         )
 
     # --- sensors -------------------------------------------------------------------------------
@@ -185,7 +288,7 @@ class CollectorNode(Node):
     # --- the control step ----------------------------------------------------------------------
     def try_step(self) -> None:
         """Lockstep: run when every needed topic carries the same stamp, newer than the last step's."""
-        if self.resetting or any(k not in self.stamps for k in self.needs):
+        if not self.armed or self.resetting or any(k not in self.stamps for k in self.needs):
             return
         stamps = {self.stamps[k] for k in self.needs}
         if len(stamps) != 1:
@@ -199,6 +302,8 @@ class CollectorNode(Node):
     def kick(self) -> None:
         """Lockstep housekeeping: resume after UTD pacing; restart an episode whose messages were lost
         (e.g. the stand-in's first state was published before this node subscribed)."""
+        if not self.armed:
+            return
         if self.resetting:
             self.tick_reset()  # retries, and waiting for a person, progress on the steady clock
             return
@@ -213,6 +318,9 @@ class CollectorNode(Node):
             self.request_reset("lost messages")
 
     def on_control_timer(self) -> None:
+        if not self.armed:
+            return
+        self.timing_tick(time.perf_counter())
         if self.resetting:
             self.tick_reset()
             return
@@ -248,6 +356,43 @@ class CollectorNode(Node):
             self.waiting_learner = True
             self.counters["lag_waits"] += 1
         return behind
+
+    # --- control timing ------------------------------------------------------------------------
+    def timing_tick(self, t: float) -> None:
+        """One control-timer callback at perf_counter time t: its period, jitter and a missed deadline."""
+        if self.last_tick is not None:
+            period = t - self.last_tick
+            self.periods.add(period)
+            self.jitter.add(abs(period - self.period))
+            if period > MISSED_DEADLINE_FACTOR * self.period:
+                self.missed_deadlines += 1
+                self.get_logger().warn(
+                    f"missed control deadline: period {period * 1e3:.1f} ms > {MISSED_DEADLINE_FACTOR}× "
+                    f"{self.period * 1e3:.1f} ms ({self.missed_deadlines} so far)",
+                    throttle_duration_sec=5.0,
+                )
+        self.last_tick = t
+
+    def timing_pause(self) -> None:
+        """Disarmed time is no control period."""
+        self.last_tick = None
+
+    def timing_diagnostics(self) -> dict[str, str]:
+        p, j = self.periods.stats_ms(), self.jitter.stats_ms()
+        window = sum(self.periods.samples)
+        return {
+            "control_rate_hz": f"{len(self.periods.samples) / window:.2f}" if window > 0 else "n/a",
+            "control_period_nominal_ms": f"{self.period * 1e3:.2f}",
+            "control_period_p50_ms": f"{p['p50']:.2f}",
+            "control_period_p99_ms": f"{p['p99']:.2f}",
+            "control_period_max_ms": f"{p['max']:.2f}",
+            "control_jitter_p50_ms": f"{j['p50']:.2f}",
+            "control_jitter_p99_ms": f"{j['p99']:.2f}",
+            "control_jitter_max_ms": f"{j['max']:.2f}",
+            "control_periods": str(self.periods.total),
+            "control_window_periods": str(p["n"]),
+            "missed_deadlines": str(self.missed_deadlines),
+        }
 
     # --- resets --------------------------------------------------------------------------------
     def request_reset(self, reason: str = "episode end") -> None:
@@ -291,7 +436,8 @@ class CollectorNode(Node):
         self.reset.service_done(ok, getattr(response, "message", "no response"))
         if not ok:
             self.get_logger().warn(f"reset service failed: {getattr(response, 'message', 'no response')}")
-        self.tick_reset()
+        if self.armed:
+            self.tick_reset()
 
     # --- learner traffic -----------------------------------------------------------------------
     def on_policy(self, msg: UInt8MultiArray) -> None:
@@ -364,6 +510,7 @@ class CollectorNode(Node):
         values = {**self.counters, **self.safety.diagnostics()}
         stats = self.reset.statistics(time.monotonic())
         values.update(
+            lifecycle="active" if self.armed else "inactive (not armed: sac-robot arm)",
             reset_phase=str(self.reset.phase),
             reset_status=self.reset_status,
             reset_time_s=f"{stats.time_resetting_s:.1f}",
@@ -378,14 +525,23 @@ class CollectorNode(Node):
             learner="ok" if self.last_policy_time else "no policy yet (random actions)",
         )
         level = max(int(self.safety.status_level()), 1 if self.reset.phase == ResetPhase.WAIT_FOR_PERSON else 0)
+        message = self.safety.status_message()
+        if not self.lockstep:
+            values.update(self.timing_diagnostics())
+            missed, self.missed_reported = self.missed_deadlines - self.missed_reported, self.missed_deadlines
+            if missed:
+                level = max(level, 1)
+                message += f"; {missed} missed control deadline(s) since the last report"
+        if not self.armed:
+            level, message = max(level, 1), f"not armed (inactive); {message}"
         now = self.get_clock().now().nanoseconds * 1e-9
         name = f"sac_robot/collector/{self.collector_id}"
-        self.pub_diag.publish(
-            io.diagnostics_msg(name, self.collector_id, level, self.safety.status_message(), values, now)
-        )
+        self.pub_diag.publish(io.diagnostics_msg(name, self.collector_id, level, message, values, now))
 
     def close(self) -> None:
         """Queue what is left; it is kept (unacked) only in memory, so send it while the context lives."""
+        if self.loop is None:
+            return  # never configured: nothing collected
         batch = self.loop.take_batch(force=True)
         if batch is not None:
             try:

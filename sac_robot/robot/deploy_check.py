@@ -94,9 +94,7 @@ def _describe_layout(policy: list[tuple[str, int, int]], robot: list[tuple[str, 
     return f"obs_layout: policy {policy}, robot {robot}"  # unreachable when the lists differ
 
 
-def check_compatibility(
-    meta: dict[str, Any], pipe: Pipeline, control_rate_hz: float | None = None
-) -> list[str]:
+def check_compatibility(meta: dict[str, Any], pipe: Pipeline, control_rate_hz: float | None = None) -> list[str]:
     """Every way the policy metadata differs from this robot pipeline (empty: compatible).
 
     ``control_rate_hz`` is the rate the node will run at (default: the pipeline's).

@@ -62,6 +62,11 @@ class RobotRunConfig(BaseModel):
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     control_rate_hz: float = Field(default=20.0, gt=0, le=1000)
     lockstep: bool = Field(default=True, description="step the stand-in once per command (simulation only)")
+    autostart: bool = Field(
+        default=True,
+        description="the collector configures and activates (arms) itself at start; false on hardware, "
+        "where a person arms it with `sac-robot arm`",
+    )
     episode_seconds: float = Field(default=20.0, gt=0, description="episodes are truncated after this long")
     send_batch: int = Field(default=32, ge=1, description="transitions per transitions message")
     publish_every_updates: int = Field(default=200, ge=1, description="learner broadcasts weights this often")

@@ -115,13 +115,13 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: int | None = No
         out,
         env_id=cfg.env.id,
         config=cfg.model_dump(mode="json"),
-        checkpoint=str(path),
+        checkpoint=str(path.resolve()),
         checkpoint_step=step,
         **info,
     )
     return {
         "out": str(out),
-        "checkpoint": str(path),
+        "checkpoint": str(path.resolve()),
         "checkpoint_step": step,
         "updates": agent.updates,
         "obs_dim": obs_dim,

@@ -226,6 +226,9 @@ class LearnerCore:
             self.sample_rng.bit_generator.state = s["sample_rng"]
         # Every acknowledged transition is on disk, also those that arrived after the checkpoint.
         self.buffer.restore(self.store)
+        newer = self.buffer.total - (meta["learner"]["buffer_total"] if meta is not None else 0)
+        if 0 < newer <= len(self.buffer):  # fold observations stored after the checkpoint into the normaliser
+            self.agent.normalizer.update(self.buffer.transitions(self.buffer.total - newer, self.buffer.total)["obs"])
         self.received = dict(self.store.last_meta().get("acks", {}))
         self.acked = dict(self.received)
         log.info("resumed from %s with %d transitions", path, self.buffer.total)

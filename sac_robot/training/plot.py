@@ -55,7 +55,11 @@ def read_curve(run_dir: Path) -> dict[str, np.ndarray]:
     if not rows:
         raise ConfigError(f"{path}: no evaluation rows yet")
     col = lambda k: np.array([r.get(k, np.nan) for r in rows], dtype=np.float64)
-    return {"env_steps": col("env_steps"), "eval_return_mean": col("eval_return_mean"), "eval_len_mean": col("eval_len_mean")}
+    return {
+        "env_steps": col("env_steps"),
+        "eval_return_mean": col("eval_return_mean"),
+        "eval_len_mean": col("eval_len_mean"),
+    }
 
 
 def _seed_of(run_dir: Path) -> str:
@@ -94,9 +98,11 @@ def _default_label(group: list[Path]) -> str:
     names = [p.resolve().name for p in group]
     if len(group) == 1:
         return names[0]
-    common = os.path.commonprefix(names).rstrip("_-.") or names[0]
-    if common.endswith("_seed") or common.endswith("-seed"):
+    common = os.path.commonprefix(names).rstrip("_-.")
+    if common.endswith(("_seed", "-seed")):
         common = common[:-5]
+    if len(common) < 3:  # nothing meaningful in common: name the first run
+        common = f"{names[0]} +{len(names) - 1}"
     seeds = ",".join(_seed_of(p) for p in group)
     return f"{common} (seeds {seeds})"
 

@@ -1,0 +1,322 @@
+# Copyright 2026 The sac_robot Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Deploy-node latency and memory: the policy node drives the PyBullet stand-in in real time.
+
+Starts the PyBullet quadruped stand-in (real time) and the policy node with the default quadruped network
+(a freshly initialised 256x256 actor, or --policy FILE), optionally (--with-learner) a whole training job
+(`sac-robot launch train_sim config:=quadruped stand_in:=pybullet`, on another ROS domain) as load on the
+same machine. After a warm-up it measures for --seconds and reads from the policy node's /diagnostics:
+
+    latency   newest sensor header stamp → command published (includes waiting for the next timer tick)
+    compute   timer callback start → command published (state, observation, policy, safety, publish)
+    interval  between control steps (timer jitter)
+
+and samples the node's memory (VmRSS, VmHWM in /proc/PID/status) and CPU time. Prints a table, or JSON.
+Every process runs with ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST on a domain of its own; the benchmark
+stops everything it started. Run it alone on the machine for numbers worth quoting.
+
+    python bench/deploy_latency.py [--seconds 20] [--with-learner] [--rate 20] [--json [FILE]]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def proc_status(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM in MiB, and user+system CPU seconds, of one process."""
+    out: dict[str, float] = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0]) / 1024.0
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        out["cpu_s"] = (int(fields[11]) + int(fields[12])) / PAGE_TICKS
+    except (OSError, IndexError, ValueError):
+        pass
+    return out
+
+
+def export_default_policy(path: Path, rate: float) -> Path:
+    """A freshly initialised SAC actor with the quadruped config's network (what a trained one costs to run)."""
+    import numpy as np
+
+    from sac_robot.core.config import load_config
+    from sac_robot.core.export import export_policy
+    from sac_robot.core.sac import SAC
+    from sac_robot.robot.deploy_check import pipeline_policy_info
+    from sac_robot.robot.pipeline import build_pipeline
+
+    cfg = load_config("quadruped", {"sac.device": "cpu", "robot.control_rate_hz": rate})
+    pipe = build_pipeline(cfg.robot)
+    ones = np.ones(pipe.act_dim)
+    agent = SAC(pipe.obs_dim, pipe.act_dim, -ones, ones, cfg.sac, seed=0)
+    return export_policy(
+        agent, path, env_id=cfg.env.id, config=cfg.model_dump(mode="json"), **pipeline_policy_info(pipe)
+    )
+
+
+def spawn(cmd: list[str], domain: int, log: Path) -> subprocess.Popen:
+    env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_DOMAIN_ID=str(domain), PYTHONUNBUFFERED="1")
+    env.pop("ROS_STATIC_PEERS", None)
+    with open(log, "w", encoding="utf-8") as out:
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+
+
+def children(pid: int) -> dict[int, bytes]:
+    """Direct children of a process with their command lines (the launcher starts its nodes in sessions of their own)."""
+    out: dict[int, bytes] = {}
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                try:
+                    out[int(child)] = Path(f"/proc/{child}/cmdline").read_bytes()
+                except OSError:
+                    pass
+    except OSError:
+        pass
+    return out
+
+
+def stop(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """SIGINT the process group (as Ctrl-C), then SIGTERM, then SIGKILL; then any child it left behind."""
+    kids = children(proc.pid)
+    for sig, wait_s in ((signal.SIGINT, grace_s), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        if proc.poll() is not None:
+            break
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            continue
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # children the leader left behind in its group
+    except ProcessLookupError:
+        pass
+    for pid, cmdline in kids.items():  # and in their own sessions, if they are still the same processes
+        try:
+            if Path(f"/proc/{pid}/cmdline").read_bytes() == cmdline:
+                os.killpg(pid, signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            pass
+
+
+class DiagnosticsReader:
+    """Latest /diagnostics values per status name, on one domain (its own rclpy context)."""
+
+    def __init__(self, domain: int, prefix: str) -> None:
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.context import Context
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.signals import SignalHandlerOptions
+
+        self.context = Context()
+        rclpy.init(context=self.context, domain_id=domain, signal_handler_options=SignalHandlerOptions.NO)
+        self.node = rclpy.create_node(f"deploy_bench_{domain}", context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.latest: dict[str, str] | None = None
+        self.received_at = 0.0
+
+        def on_diag(msg: DiagnosticArray) -> None:
+            for s in msg.status:
+                if s.name.startswith(prefix):
+                    self.latest = {kv.key: kv.value for kv in s.values}
+                    self.received_at = time.monotonic()
+
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
+
+    def spin(self, timeout: float) -> None:
+        self.executor.spin_once(timeout_sec=timeout)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.context.try_shutdown()
+
+
+def run(args: argparse.Namespace, tmp: Path) -> dict:
+    domain = args.domain_id
+    learner_domain = domain + 1
+    if 100 in (domain, learner_domain):
+        raise SystemExit("--domain-id: pick a domain other than 100 (and 99)")
+    policy = Path(args.policy) if args.policy else export_default_policy(tmp / "policy.safetensors", args.rate)
+    py = [sys.executable, "-m"]
+    rate = f"{args.rate:g}"
+    procs: dict[str, subprocess.Popen] = {}
+    readers: list[DiagnosticsReader] = []
+    result: dict = {
+        "config": "quadruped",
+        "control_rate_hz": args.rate,
+        "seconds": args.seconds,
+        "with_learner": args.with_learner,
+        "policy": str(policy) if args.policy else "fresh SAC actor, quadruped sac.hidden_sizes",
+        "cpus": os.cpu_count(),
+    }
+    try:
+        if args.with_learner:
+            procs["learner_job"] = spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "sac_robot.cli.main",
+                    "launch",
+                    "train_sim",
+                    "config:=quadruped",
+                    "stand_in:=pybullet",
+                    f"run_dir:={tmp / 'learner_run'}",
+                ],
+                learner_domain,
+                tmp / "learner_job.log",
+            )
+            learner = DiagnosticsReader(learner_domain, "sac_robot/learner")
+            readers.append(learner)
+            end = time.monotonic() + args.learner_warmup
+            while time.monotonic() < end:
+                learner.spin(0.1)
+        procs["stand_in"] = spawn(
+            py
+            + ["sac_robot.nodes.pybullet_stand_in", "--ros-args", "-p", "config:=quadruped"]
+            + ["-p", "lockstep:=false", "-p", f"control_rate_hz:={rate}"],
+            domain,
+            tmp / "stand_in.log",
+        )
+        procs["policy_node"] = spawn(
+            py
+            + ["sac_robot.nodes.policy_node", "--ros-args", "-p", f"policy:={policy}", "-p", "config:=quadruped"]
+            + ["-p", f"control_rate_hz:={rate}", "-p", f"latency_window_s:={args.seconds}"],
+            domain,
+            tmp / "policy_node.log",
+        )
+        deploy = DiagnosticsReader(domain, "sac_robot/policy_node")
+        readers.append(deploy)
+
+        def spin_all(seconds: float) -> None:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                for r in readers:
+                    r.spin(0.05)
+                for name, p in procs.items():
+                    if p.poll() is not None:
+                        log = (tmp / f"{name}.log").read_text(errors="replace")[-3000:]
+                        raise RuntimeError(f"{name} exited with {p.returncode}:\n{log}")
+
+        deadline = time.monotonic() + 90.0
+        while not (deploy.latest and int(deploy.latest.get("steps", "0")) > 0):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the policy node sent no command within 90 s")
+            spin_all(0.5)
+        spin_all(args.warmup)
+        pid = procs["policy_node"].pid
+        start, samples = proc_status(pid), []
+        steps0, steps0_at = int(deploy.latest["steps"]), deploy.received_at
+        learner0 = readers[0].latest if args.with_learner else None
+        t0 = time.monotonic()
+        load0 = os.getloadavg()[0]
+        while time.monotonic() - t0 < args.seconds:
+            spin_all(1.0)
+            samples.append(proc_status(pid))
+        # The node's windows cover the last `seconds`; wait for a report from after the measurement ended.
+        t_end = time.monotonic()
+        while deploy.received_at < t_end:
+            spin_all(0.2)
+        elapsed = time.monotonic() - t0
+        d = deploy.latest
+        end_status = proc_status(pid)
+        result.update(
+            {
+                "steps": int(d["steps"]) - steps0,
+                "steps_per_s": (int(d["steps"]) - steps0) / (deploy.received_at - steps0_at),
+                "late_steps": int(d["late_steps"]),
+                "interventions": int(d["interventions"]),
+                "in_safe_mode": d["in_safe_mode"],
+                "load_avg_1min": round((load0 + os.getloadavg()[0]) / 2, 2),
+                "rss_mib": round(max(s.get("VmRSS", 0.0) for s in samples), 1),
+                "hwm_mib": round(end_status.get("VmHWM", float("nan")), 1),
+                "cpu_percent": round(100.0 * (end_status["cpu_s"] - start["cpu_s"]) / elapsed, 1),
+            }
+        )
+        for name in ("latency", "compute", "step_interval"):
+            result[name + "_ms"] = {q: float(d[f"{name}_ms_{q}"]) for q in ("p50", "p99", "max")}
+        if args.with_learner and readers[0].latest:
+            lr = readers[0].latest
+            result["learner"] = {
+                "updates_per_s": float(lr.get("updates_per_s", "nan")),
+                "updates": int(lr.get("updates", 0)),
+                "updates_at_start": int(learner0.get("updates", 0)) if learner0 else None,
+                "transitions_stored": int(lr.get("transitions_stored", 0)),
+            }
+    finally:
+        for name in ("policy_node", "stand_in", "learner_job"):
+            if name in procs:
+                stop(procs[name], grace_s=70.0 if name == "learner_job" else 10.0)
+        for r in readers:
+            r.close()
+    return result
+
+
+def table(r: dict) -> str:
+    learner = "off"
+    if r["with_learner"]:
+        lr = r.get("learner") or {}
+        learner = f"on ({lr.get('updates_per_s', float('nan')):.0f} updates/s, {lr.get('updates', 0)} updates)"
+    lines = [
+        (
+            f"deploy latency: quadruped at {r['control_rate_hz']:g} Hz, {r['seconds']:g} s measured, "
+            f"learner {learner}, load average {r['load_avg_1min']} on {r['cpus']} CPUs"
+        ),
+        f"{'':30s}{'p50':>9s}{'p99':>9s}{'max':>9s}   ms",
+    ]
+    for name, what in (
+        ("latency", "sensor stamp → command"),
+        ("compute", "control step compute"),
+        ("step_interval", "control step interval"),
+    ):
+        v = r[name + "_ms"]
+        lines.append(f"{what:30s}{v['p50']:9.2f}{v['p99']:9.2f}{v['max']:9.2f}")
+    lines.append(
+        f"policy node: RSS {r['rss_mib']:.1f} MiB (peak {r['hwm_mib']:.1f} MiB), CPU {r['cpu_percent']:.1f} % of a core, "
+        f"{r['steps']} steps ({r['steps_per_s']:.1f}/s), {r['late_steps']} late, {r['interventions']} interventions"
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=20.0, help="measurement window (default 20)")
+    ap.add_argument("--warmup", type=float, default=5.0, help="seconds of control before measuring (default 5)")
+    ap.add_argument("--with-learner", action="store_true", help="also run train_sim (quadruped, pybullet) as load")
+    ap.add_argument("--learner-warmup", type=float, default=30.0, help="seconds the learner job runs first")
+    ap.add_argument("--rate", type=float, default=20.0, help="control rate, Hz; a divisor of 500 (default 20)")
+    ap.add_argument("--policy", help="a policy file to deploy instead of a fresh quadruped actor")
+    ap.add_argument("--domain-id", type=int, default=150 + os.getpid() % 40, help="ROS domain (learner: +1)")
+    ap.add_argument("--json", nargs="?", const="-", metavar="FILE", help="JSON instead of a table (to FILE)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="deploy_latency_") as tmp:
+        result = run(args, Path(tmp))
+    if args.json == "-":
+        print(json.dumps(result, indent=2))
+    else:
+        print(table(result))
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
