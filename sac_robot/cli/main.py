@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -67,6 +68,83 @@ def cmd_launch(args: argparse.Namespace) -> int:
     return launch(args.job, args.assignments)
 
 
+def _local_discovery() -> None:
+    """As `sac-robot launch`: DDS discovery stays on this machine unless the user chose otherwise."""
+    from sac_robot.cli.launcher import network_env
+
+    os.environ.update(network_env())
+
+
+def cmd_arm(args: argparse.Namespace) -> int:
+    """Lifecycle transitions of `<ns>/collector`: configure (if unconfigured), then activate; or deactivate."""
+    _local_discovery()
+    import rclpy
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState, GetState
+
+    ns = args.namespace.strip("/")
+    target = f"/{ns}/{args.node}" if ns else f"/{args.node}"
+    rclpy.init()
+    node = rclpy.create_node("sac_robot_arm")
+    try:
+
+        def call(service: type, name: str, request: object) -> object:
+            client = node.create_client(service, f"{target}/{name}")
+            if not client.wait_for_service(timeout_sec=args.timeout):
+                raise TimeoutError(
+                    f"{target}/{name} not available within {args.timeout:g} s: is the collector running?"
+                )
+            future = client.call_async(request)
+            rclpy.spin_until_future_complete(node, future, timeout_sec=args.timeout)
+            if future.result() is None:
+                raise TimeoutError(f"{target}/{name}: no answer within {args.timeout:g} s")
+            return future.result()
+
+        def state() -> str:
+            return call(GetState, "get_state", GetState.Request()).current_state.label
+
+        def change(transition: int, what: str) -> bool:
+            ok = call(ChangeState, "change_state", ChangeState.Request(transition=Transition(id=transition))).success
+            print(f"{target}: {what} {'done' if ok else 'FAILED (see the collector log)'}")
+            return ok
+
+        label = state()
+        print(f"{target}: {label}")
+        if args.disarm:
+            return 0 if label != "active" or change(Transition.TRANSITION_DEACTIVATE, "deactivate") else 1
+        if label == "unconfigured" and not change(Transition.TRANSITION_CONFIGURE, "configure"):
+            return 1
+        if state() == "inactive" and not change(Transition.TRANSITION_ACTIVATE, "activate (armed)"):
+            return 1
+        label = state()
+        print(f"{target}: {label}{' (armed: commands are published)' if label == 'active' else ''}")
+        return 0 if label == "active" else 1
+    except TimeoutError as err:
+        print(f"sac-robot arm: {err}", file=sys.stderr)
+        return 1
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def cmd_bringup(args: argparse.Namespace) -> int:
+    _local_discovery()
+    from sac_robot.nodes.bringup_node import run
+
+    ros_args = ["sac-robot-bringup", "--ros-args", "-p", f"config:={args.config}"]
+    if args.namespace.strip("/"):
+        ros_args += ["-r", f"__ns:=/{args.namespace.strip('/')}"]
+    for key in ("amplitude", "speed", "settle_s", "tolerance"):
+        value = getattr(args, key)
+        if value is not None:
+            ros_args += ["-p", f"{key}:={value}"]
+    for remap in args.remap:
+        if ":=" not in remap:
+            raise ConfigError(f"--remap {remap!r}: expected FROM:=TO, e.g. joint_states:=/joint_states")
+        ros_args += ["-r", remap]
+    return run(ros_args, timeout_s=args.timeout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="sac-robot", description="Soft Actor-Critic for legged robots over ROS 2.")
     ap.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -109,6 +187,24 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("job", choices=["train_sim", "train_hw", "deploy"])
     la.add_argument("assignments", nargs="*", metavar="name:=value", help="launch arguments (see docs/launch.md)")
     la.set_defaults(func=cmd_launch)
+
+    ar = sub.add_parser("arm", help="arm a collector (lifecycle configure + activate): commands start flowing")
+    ar.add_argument("--namespace", default="", help="the robot's namespace (e.g. robot1)")
+    ar.add_argument("--node", default="collector", help="the collector's node name (default collector)")
+    ar.add_argument("--disarm", action="store_true", help="deactivate instead: the collector stops commanding")
+    ar.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the collector's services")
+    ar.set_defaults(func=cmd_arm)
+
+    b = sub.add_parser("bringup", help="check joint order, direction and scale on the robot, one joint at a time")
+    b.add_argument("--config", required=True, help="the robot's training config (name or path)")
+    b.add_argument("--namespace", default="", help="the robot's namespace (e.g. robot1)")
+    b.add_argument("--amplitude", type=float, help="test motion per joint, rad (default 0.1)")
+    b.add_argument("--speed", type=float, help="test motion speed, rad/s (default 0.2)")
+    b.add_argument("--settle-s", dest="settle_s", type=float, help="hold before measuring, s (default 0.5)")
+    b.add_argument("--tolerance", type=float, help="allowed error of the measured motion, rad (default 0.04)")
+    b.add_argument("--remap", action="append", default=[], metavar="FROM:=TO", help="e.g. joint_states:=/js")
+    b.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
+    b.set_defaults(func=cmd_bringup)
     return ap
 
 

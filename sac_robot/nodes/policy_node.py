@@ -64,6 +64,11 @@ class PolicyNode(Node):
         config = str(self.declare_parameter("config", "quadruped_hw").value)
         rate_param = float(self.declare_parameter("control_rate_hz", 0.0, flexible).value)
         window_s = float(self.declare_parameter("latency_window_s", 10.0, flexible).value)
+        # joint_states: act as soon as a joint state arrives (at most at the control rate), so the command
+        # follows the measurement within the step's compute time; timer: act on a fixed-rate timer.
+        self.trigger = str(self.declare_parameter("trigger", "joint_states").value)
+        if self.trigger not in ("joint_states", "timer"):
+            raise ConfigError(f"parameter trigger: expected joint_states or timer, got {self.trigger!r}")
         if not policy_path:
             raise ConfigError("parameter policy: the frozen policy file is required (policy:=FILE)")
 
@@ -109,7 +114,8 @@ class PolicyNode(Node):
         self.create_subscription(Bool, io.ESTOP, self.on_estop, io.ESTOP_QOS)
         self.create_subscription(Bool, io.GLOBAL_ESTOP, self.on_estop, io.ESTOP_QOS)
         self.create_service(Trigger, io.RESUME, self.on_resume)
-        self.create_timer(self.period, self.on_control)
+        # In joint_states mode this timer is the watchdog: it still acts (safe mode) when sensors stop.
+        self.create_timer(self.period, self.on_timer)
         self.create_timer(1.0, self.on_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME))
         meta = self.policy.meta
         self.get_logger().info(
@@ -136,6 +142,16 @@ class PolicyNode(Node):
             self._store("joint_states", self.joints.read(msg), io.from_time(msg.header.stamp))
         except io.MessageError as err:
             self._reject(err)
+            return
+        if self.trigger == "joint_states" and self._since_last_step() >= 0.8 * self.period:
+            self.on_control()
+
+    def _since_last_step(self) -> float:
+        return float("inf") if self.last_step_mono is None else time.monotonic() - self.last_step_mono
+
+    def on_timer(self) -> None:
+        if self.trigger == "timer" or self._since_last_step() >= 1.5 * self.period:
+            self.on_control()
 
     def on_imu(self, msg: io.Imu) -> None:
         try:
