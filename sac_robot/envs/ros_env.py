@@ -38,55 +38,12 @@ from std_srvs.srv import Trigger
 
 from sac_robot.core.config import ConfigError, load_config
 from sac_robot.nodes import ros_io as io
-from sac_robot.robot.collector_loop import Signals
-from sac_robot.robot.description import RobotDescription
-from sac_robot.robot.pipeline import RobotRunConfig, build_pipeline
-from sac_robot.robot.rewards import RewardConfig, compute_reward
+from sac_robot.robot.collector_loop import Signals, episode_outcome, max_episode_steps
+from sac_robot.robot.pipeline import build_pipeline
 from sac_robot.robot.safety import SafetyLayer
 from sac_robot.robot.state import RobotState
-from sac_robot.robot.terminations import TerminationConfig, check_fall
 
 ENV_ID = "SacRobotRos-v0"
-
-
-def max_episode_steps(cfg: RobotRunConfig) -> int:
-    """Control steps after which an episode is truncated (as CollectorLoop computes it)."""
-    return max(1, round(cfg.episode_seconds * cfg.control_rate_hz))
-
-
-def episode_outcome(
-    cfg: RobotRunConfig,
-    description: RobotDescription,
-    state: RobotState,
-    signals: Signals | None,
-    action: np.ndarray,
-    previous_action: np.ndarray,
-    episode_length: int,
-    max_steps: int,
-    safety_fell: str | None = None,
-) -> tuple[float, bool, bool]:
-    """(reward, terminated, truncated) of the step that produced ``state`` after executing ``action``.
-
-    The same rules as CollectorLoop._outcome: the stand-in's privileged signals or the configured
-    termination and reward terms; truncation after ``max_steps`` steps (``episode_length`` counts the
-    steps before this one); terminated wins over truncated.
-    """
-    if cfg.termination == "privileged":
-        if signals is None:
-            raise ValueError("termination 'privileged' needs the stand-in's privileged/step signals")
-        terminated, truncated = signals.terminated, signals.truncated
-    else:
-        assert isinstance(cfg.termination, TerminationConfig)
-        terminated, truncated = check_fall(cfg.termination, state) is not None or safety_fell is not None, False
-    if cfg.reward == "privileged":
-        if signals is None:
-            raise ValueError("reward 'privileged' needs the stand-in's privileged/step signals")
-        reward = signals.reward
-    else:
-        assert isinstance(cfg.reward, RewardConfig)
-        reward, _ = compute_reward(cfg.reward, description, state, action, previous_action, terminated)
-    truncated = truncated or (episode_length + 1 >= max_steps)
-    return float(reward), bool(terminated), bool(truncated and not terminated)
 
 
 class RosRobotEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -213,7 +170,9 @@ class RosRobotEnv(gym.Env[np.ndarray, np.ndarray]):
         while not done():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"{ENV_ID}: no {what} within {timeout_s:.1f} s (namespace {self.node.get_namespace()!r})")
+                raise TimeoutError(
+                    f"{ENV_ID}: no {what} within {timeout_s:.1f} s (namespace {self.node.get_namespace()!r})"
+                )
             self._executor.spin_once(timeout_sec=min(0.05, remaining))
 
     def _call(self, client: Any, request: Any, what: str, resend_s: float | None = None) -> Any:

@@ -366,7 +366,7 @@ class CollectorNode(LifecycleNode):
             self.jitter.add(abs(period - self.period))
             if period > MISSED_DEADLINE_FACTOR * self.period:
                 self.missed_deadlines += 1
-                self.get_logger().warn(
+                self.get_logger().warning(
                     f"missed control deadline: period {period * 1e3:.1f} ms > {MISSED_DEADLINE_FACTOR}× "
                     f"{self.period * 1e3:.1f} ms ({self.missed_deadlines} so far)",
                     throttle_duration_sec=5.0,

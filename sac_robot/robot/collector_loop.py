@@ -18,7 +18,8 @@ import numpy as np
 
 from sac_robot.core.wire import TransitionBatch
 from sac_robot.policy_runtime import FrozenPolicy
-from sac_robot.robot.pipeline import Pipeline
+from sac_robot.robot.description import RobotDescription
+from sac_robot.robot.pipeline import Pipeline, RobotRunConfig
 from sac_robot.robot.rewards import RewardConfig, compute_reward
 from sac_robot.robot.safety import SafetyLayer
 from sac_robot.robot.state import RobotState
@@ -60,6 +61,45 @@ class EpisodeStats:
     eval_lengths: list[int] = field(default_factory=list)
 
 
+def max_episode_steps(cfg: RobotRunConfig) -> int:
+    """Control steps after which an episode is truncated (as CollectorLoop computes it)."""
+    return max(1, round(cfg.episode_seconds * cfg.control_rate_hz))
+
+
+def episode_outcome(
+    cfg: RobotRunConfig,
+    description: RobotDescription,
+    state: RobotState,
+    signals: Signals | None,
+    action: np.ndarray,
+    previous_action: np.ndarray,
+    episode_length: int,
+    max_steps: int,
+    safety_fell: str | None = None,
+) -> tuple[float, bool, bool]:
+    """(reward, terminated, truncated) of the step that produced ``state`` after executing ``action``.
+
+    The stand-in's privileged signals or the configured termination and reward terms; truncation after ``max_steps`` steps (``episode_length`` counts the
+    steps before this one); terminated wins over truncated.
+    """
+    if cfg.termination == "privileged":
+        if signals is None:
+            raise ValueError("termination 'privileged' needs the stand-in's privileged/step signals")
+        terminated, truncated = signals.terminated, signals.truncated
+    else:
+        assert isinstance(cfg.termination, TerminationConfig)
+        terminated, truncated = check_fall(cfg.termination, state) is not None or safety_fell is not None, False
+    if cfg.reward == "privileged":
+        if signals is None:
+            raise ValueError("reward 'privileged' needs the stand-in's privileged/step signals")
+        reward = signals.reward
+    else:
+        assert isinstance(cfg.reward, RewardConfig)
+        reward, _ = compute_reward(cfg.reward, description, state, action, previous_action, terminated)
+    truncated = truncated or (episode_length + 1 >= max_steps)
+    return float(reward), bool(terminated), bool(truncated and not terminated)
+
+
 class CollectorLoop:
     def __init__(
         self,
@@ -85,7 +125,7 @@ class CollectorLoop:
         self.steps = 0  # training transitions produced
         self.steps_since_eval = 0
         self.episodes = 0
-        self.max_episode_steps = max(1, round(self.cfg.episode_seconds * self.cfg.control_rate_hz))
+        self.max_episode_steps = max_episode_steps(self.cfg)
         self.ep = EpisodeStats()
         self.pending: _Pending | None = None
         self.prev_action = np.zeros(pipe.act_dim)
@@ -108,25 +148,18 @@ class CollectorLoop:
 
     # --- reward and termination -----------------------------------------------------------------
     def _outcome(self, state: RobotState, signals: Signals | None, safety_fell: str | None) -> tuple[float, bool, bool]:
-        cfg = self.cfg
-        if cfg.termination == "privileged":
-            if signals is None:
-                raise ValueError("termination 'privileged' needs the stand-in's privileged/step signals")
-            terminated, truncated = signals.terminated, signals.truncated
-        else:
-            assert isinstance(cfg.termination, TerminationConfig)
-            terminated, truncated = check_fall(cfg.termination, state) is not None or safety_fell is not None, False
-        if cfg.reward == "privileged":
-            if signals is None:
-                raise ValueError("reward 'privileged' needs the stand-in's privileged/step signals")
-            reward = signals.reward
-        else:
-            assert isinstance(cfg.reward, RewardConfig)
-            reward, _ = compute_reward(
-                cfg.reward, self.pipe.description, state, self.pending.action, self.pending.previous, terminated
-            )
-        truncated = truncated or (self.ep.length + 1 >= self.max_episode_steps)
-        return float(reward), bool(terminated), bool(truncated and not terminated)
+        p = self.pending
+        return episode_outcome(
+            self.cfg,
+            self.pipe.description,
+            state,
+            signals,
+            p.action,
+            p.previous,
+            self.ep.length,
+            self.max_episode_steps,
+            safety_fell,
+        )
 
     # --- the step --------------------------------------------------------------------------------
     def step(self, state: RobotState, signals: Signals | None, now: float) -> StepResult:
@@ -182,14 +215,19 @@ class CollectorLoop:
         result.episode["collector_id"] = self.collector_id
 
     def _eval_due(self) -> bool:
-        return self.cfg.eval_episodes > 0 and self.policy is not None and self.steps_since_eval >= self.cfg.eval_every_steps
+        return (
+            self.cfg.eval_episodes > 0
+            and self.policy is not None
+            and self.steps_since_eval >= self.cfg.eval_every_steps
+        )
 
     def abort_episode(self) -> None:
         """Drop the transition in flight (e.g. the robot was reset or e-stopped mid-step)."""
         self.pending = None
         self.prev_action = np.zeros(self.pipe.act_dim)
-        self.ep = EpisodeStats(evaluating=self.ep.evaluating, eval_returns=self.ep.eval_returns,
-                               eval_lengths=self.ep.eval_lengths)
+        self.ep = EpisodeStats(
+            evaluating=self.ep.evaluating, eval_returns=self.ep.eval_returns, eval_lengths=self.ep.eval_lengths
+        )
 
     # --- transitions out -------------------------------------------------------------------------
     def _queue(self, obs, action, reward, next_obs, terminated, truncated, intervened) -> None:
