@@ -18,7 +18,8 @@ import itertools
 import os
 import signal
 import subprocess
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -149,3 +150,41 @@ def rclpy_context(ros_domain_id: int) -> Iterator[Any]:
         yield context
     finally:
         context.try_shutdown()
+
+
+class Listener:  # rclpy is imported lazily: conftest must stay importable for tests that use no ROS
+    """A node in the test process (its own context from the rclpy_context fixture) that records messages."""
+
+    def __init__(self, context: Any, name: str) -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.node = rclpy.create_node(name, context=context)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+
+    def spin_until(self, done: Callable[[], bool], timeout_s: float, what: str, nodes: Any = None) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            if nodes is not None:
+                nodes.check_alive()
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}\n{nodes.logs() if nodes else ''}")
+            self.executor.spin_once(timeout_sec=0.1)
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+
+
+@pytest.fixture
+def listener(rclpy_context: Any) -> Any:
+    made: list[Listener] = []
+
+    def make(name: str) -> Listener:
+        made.append(Listener(rclpy_context, name))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.close()

@@ -18,7 +18,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,6 @@ import yaml
 rclpy = pytest.importorskip("rclpy")
 
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import String, UInt8MultiArray
 
 from sac_robot.core.replay import ChunkStore, ReplayBuffer
@@ -68,21 +66,18 @@ ROBOT = {
 }
 
 
-@pytest.fixture
-def ros_domain_id(ros_domain_id: int) -> int:
-    """This test's domain from conftest, except 100, which is left to manual runs and benchmarks on the machine.
-
-    conftest never hands the session's own domain to a test, so it is free to stand in for 100.
-    """
-    return ros_domain_id if ros_domain_id != 100 else int(os.environ["ROS_DOMAIN_ID"])
-
-
 def write_config(tmp_path: Path, total_steps: int = 3000) -> Path:
     """A quick BipedalWalker config. One torch thread: with the default (all cores) a small learner sharing
     two cores with other processes slows down about tenfold."""
     cfg = {
         "env": {"id": "BipedalWalker-v3"},
-        "sac": {"hidden_sizes": [64, 64], "learning_starts": 500, "batch_size": 64, "device": "cpu", "torch_threads": 1},
+        "sac": {
+            "hidden_sizes": [64, 64],
+            "learning_starts": 500,
+            "batch_size": 64,
+            "device": "cpu",
+            "torch_threads": 1,
+        },
         "replay": {"capacity": 100_000},
         "train": {"total_steps": total_steps},
         "robot": ROBOT,
@@ -130,41 +125,6 @@ class Nodes:
     def stop(self, *labels: str) -> dict[str, int | None]:
         """SIGINT (then harder) to each, in order; returns the exit codes."""
         return {label: self.reaper.stop(self.procs[label], grace_s=15.0) for label in labels}
-
-
-class Listener:
-    """A node in the test process (its own context from the rclpy_context fixture) that records messages."""
-
-    def __init__(self, context: Any, name: str) -> None:
-        self.node = rclpy.create_node(name, context=context)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-
-    def spin_until(self, done: Callable[[], bool], timeout_s: float, what: str, nodes: Nodes | None = None) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not done():
-            if nodes is not None:
-                nodes.check_alive()
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}\n{nodes.logs() if nodes else ''}")
-            self.executor.spin_once(timeout_sec=0.1)
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-
-
-@pytest.fixture
-def listener(rclpy_context: Any) -> Any:
-    made: list[Listener] = []
-
-    def make(name: str) -> Listener:
-        made.append(Listener(rclpy_context, name))
-        return made[-1]
-
-    yield make
-    for each in made:
-        each.close()
 
 
 def learner_diagnostics(msg: DiagnosticArray) -> dict[str, str] | None:
@@ -221,7 +181,15 @@ def test_train_sim_runs_to_completion(tmp_path: Path, ros_env: dict[str, str], p
     total_steps = 2500
     config, run_dir = write_config(tmp_path, total_steps), tmp_path / "run"
     log_path = tmp_path / "launch.log"
-    cmd = [sys.executable, "-m", "sac_robot.cli.main", "launch", "train_sim", f"config:={config}", f"run_dir:={run_dir}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sac_robot.cli.main",
+        "launch",
+        "train_sim",
+        f"config:={config}",
+        f"run_dir:={run_dir}",
+    ]
     with open(log_path, "w") as log:
         launcher = proc_reaper.spawn(cmd, env=ros_env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -249,7 +217,7 @@ def test_train_sim_runs_to_completion(tmp_path: Path, ros_env: dict[str, str], p
     # Replay: one collector stream, contiguous from sequence 0, all of it on disk.
     buffer, acks = check_chunks(run_dir)
     assert len(acks) == 1, acks
-    (stream, acked), = acks.items()
+    ((stream, acked),) = acks.items()
     assert acked == buffer.total - 1, (stream, acked, buffer.total)
     assert buffer.total >= total_steps
 
@@ -279,8 +247,10 @@ def test_two_collectors_feed_one_learner(
     nodes.start("learner", node_cmd("learner_node", "learner", config=config, run_dir=run_dir, total_steps=1_000_000))
     for i, robot in enumerate(("robot1", "robot2"), start=1):
         nodes.start(f"stand_in_{robot}", node_cmd("box2d_stand_in", "stand_in", robot, lockstep=True, seed=i))
-        nodes.start(f"collector_{robot}", node_cmd("collector_node", "collector", robot, config=config,
-                                                   collector_id=robot, seed=i))
+        nodes.start(
+            f"collector_{robot}",
+            node_cmd("collector_node", "collector", robot, config=config, collector_id=robot, seed=i),
+        )
     acked: dict[str, int] = {}
 
     def on_ack(msg: String) -> None:

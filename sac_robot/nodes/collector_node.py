@@ -324,8 +324,8 @@ class CollectorNode(LifecycleNode):
         if self.resetting:
             self.tick_reset()
             return
-        if "joint_states" not in self.latest or "imu" not in self.latest:
-            return
+        if any(k not in self.latest for k in self.needs):
+            return  # a step needs a first message of every topic the observation and reward read
         self.control_step(self.get_clock().now().nanoseconds * 1e-9)
 
     def control_step(self, now: float) -> None:
