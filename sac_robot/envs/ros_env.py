@@ -296,7 +296,7 @@ class RosRobotEnv(gym.Env[np.ndarray, np.ndarray]):
                 attempt += 1
                 if time.monotonic() >= deadline:
                     raise
-                self.node.get_logger().warn(f"no state after reset (attempt {attempt}); resetting again")
+                self.node.get_logger().warning(f"no state after reset (attempt {attempt}); resetting again")
         self.safety.reset_filter(state.joint_position)  # position mode: rate limits ramp from the measured pose
         self._state = state
         self._prev_action = np.zeros(self.pipe.act_dim)

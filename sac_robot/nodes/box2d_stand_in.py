@@ -72,7 +72,7 @@ class Box2DStandIn(Node):
         cmd = np.asarray(msg.data, dtype=np.float64)
         if cmd.shape != (4,) or not np.all(np.isfinite(cmd)):
             self.rejected += 1
-            self.get_logger().warn(f"joint_commands rejected: need 4 finite efforts, got {cmd.shape}", throttle_duration_sec=1.0)
+            self.get_logger().warning(f"joint_commands rejected: need 4 finite efforts, got {cmd.shape}", throttle_duration_sec=1.0)
             return
         self.command = cmd
         self.last_command_time = self.get_clock().now().nanoseconds * 1e-9

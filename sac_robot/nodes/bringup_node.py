@@ -98,14 +98,14 @@ class BringupNode(Node):
             self._store("joint_states", self.joints.read(msg), io.from_time(msg.header.stamp))
         except io.MessageError as err:
             self.bad_messages += 1
-            self.get_logger().warn(f"message rejected: {err}", throttle_duration_sec=1.0)
+            self.get_logger().warning(f"message rejected: {err}", throttle_duration_sec=1.0)
 
     def on_imu(self, msg: io.Imu) -> None:
         try:
             self._store("imu", io.read_imu(msg), io.from_time(msg.header.stamp))
         except io.MessageError as err:
             self.bad_messages += 1
-            self.get_logger().warn(f"message rejected: {err}", throttle_duration_sec=1.0)
+            self.get_logger().warning(f"message rejected: {err}", throttle_duration_sec=1.0)
 
     def on_estop(self, msg: Bool) -> None:
         self.safety.estop(bool(msg.data), self._now())

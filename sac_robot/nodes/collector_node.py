@@ -20,6 +20,9 @@ lockstep: a step runs when every needed topic has a message newer than the last 
 real time: a timer at control_rate_hz runs the step with the newest messages (the watchdog in the
 safety layer catches stale ones). The timer measures its own period (time.perf_counter) over a sliding
 window: p50/p99/max and missed deadlines (a period over 1.5× nominal: counted, logged, reported).
+
+Parameters: config, collector_id, seed, key_file, lockstep (default: the config's robot.lockstep),
+autostart (default: the config's robot.autostart), timing_window_s (10: the window of the period statistics).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
 from std_msgs.msg import Bool, Float64MultiArray, String, UInt8MultiArray
@@ -51,7 +55,6 @@ from sac_robot.robot.safety import SafetyLayer
 from sac_robot.robot.state import RobotState
 
 MISSED_DEADLINE_FACTOR = 1.5  # a control period longer than this × nominal is a missed deadline
-TIMING_WINDOW_S = 10.0  # control-period statistics cover this much recent time
 
 
 class CollectorNode(LifecycleNode):
@@ -64,11 +67,13 @@ class CollectorNode(LifecycleNode):
         self.declare_parameter("seed", 0)
         self.declare_parameter("key_file", "")
         self.declare_parameter("lockstep", rc.lockstep)
+        self.declare_parameter("timing_window_s", 10.0, ParameterDescriptor(dynamic_typing=True))
         autostart = self.declare_parameter("autostart", rc.autostart).value
         self.armed = False  # active: control steps run and commands are published
         self.activations = 0
         self.loop: CollectorLoop | None = None
         self.configure_error: Exception | None = None
+        self.policy_gate = VersionGate()  # kept across re-configures: an old policy is never taken again
         self.policy_queue: queue.Queue[bytes] = queue.Queue(maxsize=2)
         self.new_policy: tuple[FrozenPolicy, int] | None = None
         self.policy_lock = threading.Lock()
@@ -153,7 +158,6 @@ class CollectorNode(LifecycleNode):
         self.cfg = load_config(config)
         self.pipe = build_pipeline(self.cfg.robot, str(config))
         self.key = load_key(self.get_parameter("key_file").value or self.pipe.cfg.security.key_file)
-        self.policy_gate = VersionGate()
         rc = self.pipe.cfg
         self.lockstep = self.get_parameter("lockstep").value
         self.period = 1.0 / rc.control_rate_hz
@@ -175,7 +179,8 @@ class CollectorNode(LifecycleNode):
         self.last_policy_time: float | None = None
         self.counters = {"bad_messages": 0, "steps": 0, "resets": 0, "resends": 0, "lag_waits": 0, "stalls": 0}
         self.last_step_time = time.monotonic()
-        self.periods = LatencyWindow(max(10, round(TIMING_WINDOW_S / self.period)))  # control periods, s
+        window = max(10, round(float(self.get_parameter("timing_window_s").value) / self.period))
+        self.periods = LatencyWindow(window)  # control periods, s
         self.jitter = LatencyWindow(self.periods.samples.maxlen)  # |period - nominal|, s
         self.last_tick: float | None = None
         self.missed_deadlines = 0
@@ -228,7 +233,7 @@ class CollectorNode(LifecycleNode):
 
     def _reject(self, err: Exception) -> None:
         self.counters["bad_messages"] += 1
-        self.get_logger().warn(f"message rejected: {err}", throttle_duration_sec=1.0)
+        self.get_logger().warning(f"message rejected: {err}", throttle_duration_sec=1.0)
 
     def on_joint_states(self, msg: io.JointState) -> None:
         try:
@@ -435,7 +440,7 @@ class CollectorNode(LifecycleNode):
         ok = response is not None and response.success
         self.reset.service_done(ok, getattr(response, "message", "no response"))
         if not ok:
-            self.get_logger().warn(f"reset service failed: {getattr(response, 'message', 'no response')}")
+            self.get_logger().warning(f"reset service failed: {getattr(response, 'message', 'no response')}")
         if self.armed:
             self.tick_reset()
 
@@ -454,7 +459,7 @@ class CollectorNode(LifecycleNode):
                 policy = accept_policy(data, self.key, self.policy_gate, io.POLICY)
             except (PolicyFormatError, WireError) as err:
                 self.counters["bad_messages"] += 1
-                self.get_logger().warn(f"policy rejected: {err}")
+                self.get_logger().warning(f"policy rejected: {err}")
                 continue
             with self.policy_lock:
                 self.new_policy = (policy, int(policy.meta["version"]))
@@ -468,7 +473,7 @@ class CollectorNode(LifecycleNode):
                 self.last_policy_time = time.monotonic()
             except ValueError as err:
                 self.counters["bad_messages"] += 1
-                self.get_logger().warn(f"policy rejected: {err}")
+                self.get_logger().warning(f"policy rejected: {err}")
 
     def on_ack(self, msg: String) -> None:
         try:
@@ -513,6 +518,7 @@ class CollectorNode(LifecycleNode):
             lifecycle="active" if self.armed else "inactive (not armed: sac-robot arm)",
             reset_phase=str(self.reset.phase),
             reset_status=self.reset_status,
+            resets_done=stats.resets_done,
             reset_time_s=f"{stats.time_resetting_s:.1f}",
             resets_per_hour=f"{stats.resets_per_hour:.1f}",
             reset_reasons=json.dumps(stats.reasons),
@@ -547,7 +553,7 @@ class CollectorNode(LifecycleNode):
             try:
                 self.pub_tr.publish(UInt8MultiArray(data=encode_transitions(batch, self.key)))
             except RuntimeError as err:  # RCLError: the context may already be shut down by the signal handler
-                self.get_logger().warn(f"could not send the last {batch.count} transitions: {err}")
+                self.get_logger().warning(f"could not send the last {batch.count} transitions: {err}")
 
 
 def main(args: list[str] | None = None) -> int:

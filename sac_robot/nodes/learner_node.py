@@ -81,11 +81,11 @@ class LearnerNode(Node):
             batch = decode_transitions(bytes(msg.data), self.key)
         except WireError as err:
             self.bad_messages += 1
-            self.get_logger().warn(f"transitions rejected: {err}", throttle_duration_sec=1.0)
+            self.get_logger().warning(f"transitions rejected: {err}", throttle_duration_sec=1.0)
             return
         result = self.core.ingest(batch)
         if result == "shape":
-            self.get_logger().warn(
+            self.get_logger().warning(
                 f"transitions from {batch.collector_id} have the wrong dimensions", throttle_duration_sec=1.0
             )
 
@@ -94,7 +94,7 @@ class LearnerNode(Node):
             self.core.note_episode(json.loads(msg.data))
         except (ValueError, KeyError, TypeError) as err:
             self.bad_messages += 1
-            self.get_logger().warn(f"episode message rejected: {err}", throttle_duration_sec=1.0)
+            self.get_logger().warning(f"episode message rejected: {err}", throttle_duration_sec=1.0)
 
     def on_flush(self) -> None:
         """Persist, then acknowledge: every stream's ack also carries the update count (for UTD pacing)."""

@@ -135,7 +135,7 @@ class PolicyNode(Node):
 
     def _reject(self, err: Exception) -> None:
         self.counters["bad_messages"] += 1
-        self.get_logger().warn(f"message rejected: {err}", throttle_duration_sec=1.0)
+        self.get_logger().warning(f"message rejected: {err}", throttle_duration_sec=1.0)
 
     def on_joint_states(self, msg: io.JointState) -> None:
         try:
@@ -226,7 +226,7 @@ class PolicyNode(Node):
     def on_estop(self, msg: Bool) -> None:
         pressed = bool(msg.data)
         if pressed != self.safety.estop_pressed:
-            self.get_logger().warn(
+            self.get_logger().warning(
                 "e-stop pressed: holding (safe mode)" if pressed else "e-stop released: call sac_robot/resume"
             )
         self.safety.estop(pressed, self._now())
@@ -277,7 +277,7 @@ class PolicyNode(Node):
         try:
             self.pub_cmd.publish(Float64MultiArray(data=self.safety.filter(None, state, now).command.tolist()))
         except RuntimeError as err:  # RCLError: the context may already be shut down by the signal handler
-            self.get_logger().warn(f"could not send the final safe-mode command: {err}")
+            self.get_logger().warning(f"could not send the final safe-mode command: {err}")
 
 
 def main(args: list[str] | None = None) -> int:
