@@ -86,7 +86,13 @@ def widened_walker_description(tmp_path: Path) -> Path:
 def quick_config(tmp_path: Path) -> Path:
     cfg = {
         "env": {"id": "BipedalWalker-v3"},
-        "sac": {"hidden_sizes": [64, 64], "learning_starts": 500, "batch_size": 64, "device": "cpu", "torch_threads": 1},
+        "sac": {
+            "hidden_sizes": [64, 64],
+            "learning_starts": 500,
+            "batch_size": 64,
+            "device": "cpu",
+            "torch_threads": 1,
+        },
         "replay": {"capacity": 100_000},
         "train": {"total_steps": 3000},
         "robot": {**ROBOT, "description": str(widened_walker_description(tmp_path))},
@@ -100,8 +106,16 @@ def quick_config(tmp_path: Path) -> Path:
 def stand_in(ros_env: dict[str, str], proc_reaper, tmp_path: Path) -> subprocess.Popen:
     """A freshly started Box2D stand-in (lockstep) on this test's domain, stopped by the test's teardown."""
     log = open(tmp_path / "stand_in.log", "w")  # noqa: SIM115 (closed with the process)
-    cmd = [sys.executable, "-m", "sac_robot.nodes.box2d_stand_in", "--ros-args", "-r", "__node:=stand_in",
-           "-p", "lockstep:=true"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sac_robot.nodes.box2d_stand_in",
+        "--ros-args",
+        "-r",
+        "__node:=stand_in",
+        "-p",
+        "lockstep:=true",
+    ]
     proc = proc_reaper.spawn(cmd, env=ros_env, stdout=log, stderr=subprocess.STDOUT)
     log.close()
     return proc

@@ -72,7 +72,9 @@ class Box2DStandIn(Node):
         cmd = np.asarray(msg.data, dtype=np.float64)
         if cmd.shape != (4,) or not np.all(np.isfinite(cmd)):
             self.rejected += 1
-            self.get_logger().warning(f"joint_commands rejected: need 4 finite efforts, got {cmd.shape}", throttle_duration_sec=1.0)
+            self.get_logger().warning(
+                f"joint_commands rejected: need 4 finite efforts, got {cmd.shape}", throttle_duration_sec=1.0
+            )
             return
         self.command = cmd
         self.last_command_time = self.get_clock().now().nanoseconds * 1e-9
@@ -109,8 +111,12 @@ class Box2DStandIn(Node):
         clock = Clock()
         clock.clock = io.to_time(t)
         self.pub_clock.publish(clock)
-        self.pub_joints.publish(io.joint_state_msg(walker.JOINT_NAMES, s.joint_position, s.joint_velocity, s.joint_effort, t))
-        self.pub_imu.publish(io.imu_msg(s.imu_orientation, s.imu_angular_velocity, s.imu_linear_acceleration, t, "hull"))
+        self.pub_joints.publish(
+            io.joint_state_msg(walker.JOINT_NAMES, s.joint_position, s.joint_velocity, s.joint_effort, t)
+        )
+        self.pub_imu.publish(
+            io.imu_msg(s.imu_orientation, s.imu_angular_velocity, s.imu_linear_acceleration, t, "hull")
+        )
         hull = self.env.unwrapped.hull.position  # Box2D (x, y-up) → odom (x, 0, z-up)
         position = np.array([hull[0], 0.0, hull[1]])
         self.pub_odom.publish(io.odom_msg(position, s.imu_orientation, s.base_linear_velocity, t, "odom", "hull"))
