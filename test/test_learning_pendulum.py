@@ -38,11 +38,11 @@ def one_torch_thread():
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_sac_solves_pendulum_within_budget(tmp_path, one_torch_thread):
-    cfg = load_config(
-        CONFIG,
-        {"train.seed": 0, "sac.device": "cpu", "train.total_steps": BUDGET, "train.target_return": TARGET},
-    )
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_sac_solves_pendulum_within_budget(tmp_path, one_torch_thread, precision):
+    """Both update precisions learn: bfloat16 (hidden layers only) is the fast option, not a worse learner."""
+    overrides = {"train.seed": 0, "sac.device": "cpu", "train.total_steps": BUDGET, "train.target_return": TARGET}
+    cfg = load_config(CONFIG, {**overrides, "sac.precision": precision})
     assert cfg.env.id == "Pendulum-v1" and cfg.train.eval_episodes >= 5
     run_dir = tmp_path / "pendulum"
     Trainer(cfg, run_dir, progress=False).run()

@@ -49,8 +49,10 @@ class Actor(nn.Module):
         self.register_buffer("action_bias", ((action_high + action_low) / 2.0).float())
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # .float(): under bfloat16 autocast the layers run in bf16, the distribution maths stays in fp32.
-        mean, log_std = self.head(self.trunk(obs)).float().chunk(2, dim=-1)
+        # Under bfloat16 autocast the hidden layers run in bf16; the head and the distribution maths stay fp32.
+        hidden = self.trunk(obs)
+        with torch.autocast(hidden.device.type, enabled=False):
+            mean, log_std = self.head(hidden.float()).chunk(2, dim=-1)
         # Soft clamp of log σ into [LOG_STD_MIN, LOG_STD_MAX], as CleanRL and SB3 do, to keep σ sane early on.
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1.0)
         return mean, log_std
@@ -75,8 +77,9 @@ class Actor(nn.Module):
 class EnsembleLinear(nn.Module):
     """N independent linear layers applied to N input batches with one batched matmul."""
 
-    def __init__(self, n: int, in_features: int, out_features: int) -> None:
+    def __init__(self, n: int, in_features: int, out_features: int, float32: bool = False) -> None:
         super().__init__()
+        self.float32 = float32  # stay in fp32 under bf16 autocast (output layers: Q-values feed the TD error)
         self.weight = nn.Parameter(torch.empty(n, in_features, out_features))
         self.bias = nn.Parameter(torch.empty(n, 1, out_features))
         # Same initialisation as nn.Linear, per ensemble member.
@@ -88,6 +91,9 @@ class EnsembleLinear(nn.Module):
         # x: (N, B, in) or (B, in), broadcast to every member.
         if x.dim() == 2:
             x = x.unsqueeze(0).expand(self.weight.shape[0], -1, -1)
+        if self.float32:
+            with torch.autocast(x.device.type, enabled=False):
+                return torch.baddbmm(self.bias, x.float(), self.weight)
         return torch.baddbmm(self.bias, x, self.weight)
 
 
@@ -127,7 +133,7 @@ class CriticEnsemble(nn.Module):
             if layernorm:
                 layers.append(EnsembleLayerNorm(n_critics, sizes[i + 1]))
             layers.append(ACTIVATIONS[activation]())
-        layers.append(EnsembleLinear(n_critics, sizes[-1], 1))
+        layers.append(EnsembleLinear(n_critics, sizes[-1], 1, float32=True))
         self.net = nn.Sequential(*layers)
         self.n_critics = n_critics
 
