@@ -351,12 +351,17 @@ class CollectorNode(LifecycleNode):
             self.request_reset(result.episode.get("end", "episode end") if result.episode else "episode end")
 
     def _learner_behind(self) -> bool:
-        """Simulation only: hold the next step while the learner lags the UTD ratio."""
-        if not (self.lockstep and self.pipe.cfg.wait_for_learner) or self.loop.policy is None:
+        """Simulation only: hold the next step while the learner lags the UTD ratio, or (before the first
+        policy) while it has not stored what was sent: a learner that starts late must not miss the run."""
+        if not (self.lockstep and self.pipe.cfg.wait_for_learner):
             return False
-        produced = self.learner_stored + self.loop.unacked_count + len(self.loop.outbox)
-        lag = self.utd * (produced - self.learning_starts) - self.learner_updates
-        behind = lag > self.utd * self.pipe.cfg.max_learner_lag_steps
+        in_flight = self.loop.unacked_count + len(self.loop.outbox)
+        max_lag = self.pipe.cfg.max_learner_lag_steps
+        if self.loop.policy is None:
+            behind = in_flight > max(self.learning_starts, self.pipe.cfg.send_batch) + max_lag
+        else:
+            lag = self.utd * (self.learner_stored + in_flight - self.learning_starts) - self.learner_updates
+            behind = lag > self.utd * max_lag
         if behind and not self.waiting_learner:
             self.waiting_learner = True
             self.counters["lag_waits"] += 1
