@@ -38,13 +38,16 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
     # rclpy's own handlers would shut the context down before close() runs (no final transitions, no
     # safe command); instead SIGINT raises KeyboardInterrupt (Python's default) and SIGTERM does the same.
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    # Explicitly: a process started in the background by a non-interactive shell inherits SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     node = None
     try:
         node = factory()
         executor = make_executor(threads)
         executor.add_node(node)
-        executor.spin()
+        while True:  # wake at least every 0.2 s so Python sees a signal even in a node with no timers
+            executor.spin_once(timeout_sec=0.2)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
