@@ -350,6 +350,14 @@ class CollectorNode(LifecycleNode):
         if result.reset:
             self.request_reset(result.episode.get("end", "episode end") if result.episode else "episode end")
 
+    def _learner_status(self) -> str:
+        """What the operator needs to know about the learner: silent learners are said out loud."""
+        silent = time.monotonic() - self.last_ack_time
+        if self.loop.unacked and silent > self.pipe.cfg.policy_timeout_s:
+            action = "holding (waiting for it)" if self.waiting_learner else "running the last policy"
+            return f"no acknowledgement for {silent:.0f} s: {action}; {self.loop.unacked_count} transitions kept"
+        return "ok" if self.last_policy_time else "no policy yet (random actions)"
+
     def _learner_behind(self) -> bool:
         """Simulation only: hold the next step while the learner lags the UTD ratio, or (before the first
         policy) while it has not stored what was sent: a learner that starts late must not miss the run."""
@@ -533,7 +541,7 @@ class CollectorNode(LifecycleNode):
             unacked=self.loop.unacked_count,
             dropped_unacked=self.loop.dropped_unacked,
             policy_version=self.loop.policy_version,
-            learner="ok" if self.last_policy_time else "no policy yet (random actions)",
+            learner=self._learner_status(),
         )
         level = max(int(self.safety.status_level()), 1 if self.reset.phase == ResetPhase.WAIT_FOR_PERSON else 0)
         message = self.safety.status_message()
