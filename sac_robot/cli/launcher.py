@@ -98,8 +98,8 @@ def launch(job: str, assignments: list[str]) -> int:
 def _stop_all(procs: list[tuple[NodeSpec, subprocess.Popen]]) -> None:
     """SIGINT to the other nodes first, then to the required ones (the learner stores what collectors
     sent before its final checkpoint); whatever has not stopped by the deadline is killed."""
-    deadline = time.monotonic() + STOP_TIMEOUT_S
     for required in (False, True):
+        deadline = time.monotonic() + STOP_TIMEOUT_S  # each group gets its own time: the learner's is not spent
         group = [(spec, p) for spec, p in procs if spec.required == required]
         for _, p in group:
             if p.poll() is None:
