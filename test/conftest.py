@@ -140,7 +140,7 @@ def rclpy_context(ros_domain_id: int) -> Iterator[Any]:
     Pass it on: ``rclpy.create_node('n', context=rclpy_context)``, executors with
     ``context=rclpy_context``. rclpy's SIGINT handler is not installed, so Ctrl-C still stops pytest.
     """
-    rclpy = pytest.importorskip("rclpy")
+    import rclpy
     from rclpy.context import Context
     from rclpy.signals import SignalHandlerOptions
 

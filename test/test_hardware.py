@@ -28,12 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pybullet  # noqa: F401  (an install requirement: these tests never skip)
 import pytest
+import rclpy
 import yaml
-
-rclpy = pytest.importorskip("rclpy")
-pytest.importorskip("pybullet")
-
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import Bool, Float64MultiArray, UInt8MultiArray

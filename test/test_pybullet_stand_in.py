@@ -16,12 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pybullet  # noqa: F401  (an install requirement: these tests never skip)
 import pytest
+import rclpy
 import yaml
-
-pytest.importorskip("rclpy")
-pytest.importorskip("pybullet")
-
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import Float64MultiArray
@@ -147,7 +145,6 @@ class Driver:
 
 @pytest.fixture
 def make_driver(rclpy_context, proc_reaper, ros_env, tmp_path):
-    import rclpy
 
     node = rclpy.create_node("test_pybullet_stand_in", context=rclpy_context)
     executor = SingleThreadedExecutor(context=rclpy_context)

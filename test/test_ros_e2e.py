@@ -24,9 +24,6 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-
-rclpy = pytest.importorskip("rclpy")
-
 from diagnostic_msgs.msg import DiagnosticArray
 from std_msgs.msg import String, UInt8MultiArray
 

@@ -17,9 +17,8 @@ from pathlib import Path
 import gymnasium
 import numpy as np
 import pytest
+import rclpy  # noqa: F401  (node tests run, never skip: rclpy comes with the ros extra)
 import yaml
-
-pytest.importorskip("rclpy")
 
 from sac_robot.envs.ros_env import ENV_ID, RosRobotEnv, register_ros_env
 from sac_robot.robot import box2d_walker as walker
