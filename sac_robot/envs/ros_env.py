@@ -246,22 +246,7 @@ class RosRobotEnv(gym.Env[np.ndarray, np.ndarray]):
     def _wait_state(self, timeout_s: float, what: str) -> RobotState:
         self._spin_until(lambda: self._complete_stamp() is not None, timeout_s, what)
         self._last_stamp = self._complete_stamp()
-        pos, vel, eff = self._latest["joint_states"]
-        q, gyro, accel = self._latest["imu"]
-        odom = self._latest.get("odom")
-        return RobotState(
-            joint_position=pos,
-            joint_velocity=vel,
-            joint_effort=eff,
-            imu_orientation=q,
-            imu_angular_velocity=gyro,
-            imu_linear_acceleration=accel,
-            base_position=odom[0] if odom is not None else None,
-            base_linear_velocity=odom[1] if odom is not None else None,
-            foot_contact=self._latest.get("foot_contacts"),
-            scan=self._latest.get("scan"),
-            stamp=self._last_stamp,
-        )
+        return io.robot_state(self._latest, self._last_stamp)
 
     # --- gymnasium API ---------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:

@@ -114,17 +114,8 @@ class BringupNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _state(self) -> RobotState:
-        pos, vel, eff = self.latest["joint_states"]
-        q, gyro, accel = self.latest["imu"]
-        return RobotState(
-            joint_position=pos,
-            joint_velocity=vel,
-            joint_effort=eff,
-            imu_orientation=q,
-            imu_angular_velocity=gyro,
-            imu_linear_acceleration=accel,
-            stamp=max(self.stamps["joint_states"], self.stamps["imu"]),
-        )
+        latest = {k: self.latest[k] for k in ("joint_states", "imu")}  # bring-up reads joints and IMU only
+        return io.robot_state(latest, max(self.stamps["joint_states"], self.stamps["imu"]))
 
     # --- the check, one control period at a time -----------------------------------------------
     def on_tick(self) -> None:

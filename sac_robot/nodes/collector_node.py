@@ -273,22 +273,7 @@ class CollectorNode(LifecycleNode):
         self._store("privileged", Signals(v.x, v.y > 0.5, v.z > 0.5), io.from_time(msg.header.stamp))
 
     def _state(self) -> RobotState:
-        pos, vel, eff = self.latest["joint_states"]
-        q, gyro, accel = self.latest["imu"]
-        odom = self.latest.get("odom")
-        return RobotState(
-            joint_position=pos,
-            joint_velocity=vel,
-            joint_effort=eff,
-            imu_orientation=q,
-            imu_angular_velocity=gyro,
-            imu_linear_acceleration=accel,
-            base_position=odom[0] if odom is not None else None,
-            base_linear_velocity=odom[1] if odom is not None else None,
-            foot_contact=self.latest.get("foot_contacts"),
-            scan=self.latest.get("scan"),
-            stamp=max(self.stamps["joint_states"], self.stamps["imu"]),
-        )
+        return io.robot_state(self.latest, max(self.stamps["joint_states"], self.stamps["imu"]))
 
     # --- the control step ----------------------------------------------------------------------
     def try_step(self) -> None:

@@ -178,22 +178,7 @@ class PolicyNode(Node):
             self._reject(err)
 
     def _state(self) -> RobotState:
-        pos, vel, eff = self.latest["joint_states"]
-        q, gyro, accel = self.latest["imu"]
-        odom = self.latest.get("odom")
-        return RobotState(
-            joint_position=pos,
-            joint_velocity=vel,
-            joint_effort=eff,
-            imu_orientation=q,
-            imu_angular_velocity=gyro,
-            imu_linear_acceleration=accel,
-            base_position=odom[0] if odom is not None else None,
-            base_linear_velocity=odom[1] if odom is not None else None,
-            foot_contact=self.latest.get("foot_contacts"),
-            scan=self.latest.get("scan"),
-            stamp=max(self.stamps.values()),  # the newest sensor message this step uses
-        )
+        return io.robot_state(self.latest, max(self.stamps.values()))  # the newest sensor message used
 
     # --- the control step ----------------------------------------------------------------------
     def on_control(self) -> None:

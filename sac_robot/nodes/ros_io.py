@@ -18,6 +18,8 @@ from nav_msgs.msg import Odometry
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Imu, JointState, LaserScan
 
+from sac_robot.robot.state import RobotState
+
 # Robot topics (relative: a robot's namespace applies).
 JOINT_STATES, IMU, ODOM, SCAN, FOOT_CONTACTS = "joint_states", "imu/data", "odom", "scan", "foot_contacts"
 JOINT_COMMANDS, RESET, PRIVILEGED, ESTOP, RESUME = (
@@ -101,6 +103,27 @@ class JointOrder:
                 raise MessageError(f"{self.topic}: {f} contains NaN or inf")
             out.append(v)
         return out
+
+
+def robot_state(latest: dict[str, object], stamp: float) -> RobotState:
+    """RobotState from the newest converted messages, keyed by topic kind ('joint_states', 'imu', and
+    optionally 'odom', 'foot_contacts', 'scan'): one assembly for every node that reads a robot."""
+    pos, vel, eff = latest["joint_states"]
+    q, gyro, accel = latest["imu"]
+    odom = latest.get("odom")
+    return RobotState(
+        joint_position=pos,
+        joint_velocity=vel,
+        joint_effort=eff,
+        imu_orientation=q,
+        imu_angular_velocity=gyro,
+        imu_linear_acceleration=accel,
+        base_position=odom[0] if odom is not None else None,
+        base_linear_velocity=odom[1] if odom is not None else None,
+        foot_contact=latest.get("foot_contacts"),
+        scan=latest.get("scan"),
+        stamp=stamp,
+    )
 
 
 def joint_state_msg(names: list[str], pos: np.ndarray, vel: np.ndarray, eff: np.ndarray, stamp: float) -> JointState:
