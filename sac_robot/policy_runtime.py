@@ -63,6 +63,22 @@ def content_hash(tensors: dict[str, np.ndarray], meta_json: str) -> str:
     return hashlib.sha256((h.hexdigest() + meta_json).encode()).hexdigest()
 
 
+def _check_shapes(tensors: dict[str, np.ndarray], obs_dim: int, act_dim: int, hidden: list[int]) -> None:
+    """Every tensor has the shape the metadata implies; the message names the first that does not."""
+    sizes = [obs_dim, *hidden]
+    expected = {"obs_mean": (obs_dim,), "obs_std": (obs_dim,), "action_scale": (act_dim,), "action_bias": (act_dim,)}
+    for i in range(len(hidden)):
+        expected[f"trunk.{2 * i}.weight"] = (sizes[i + 1], sizes[i])
+        expected[f"trunk.{2 * i}.bias"] = (sizes[i + 1],)
+    expected["head.weight"] = (2 * act_dim, sizes[-1])
+    expected["head.bias"] = (2 * act_dim,)
+    for name, shape in expected.items():
+        if name not in tensors:
+            raise PolicyFormatError(f"policy tensor {name!r} is missing")
+        if tuple(tensors[name].shape) != shape:
+            raise PolicyFormatError(f"policy tensor {name!r} has shape {tuple(tensors[name].shape)}, expected {shape}")
+
+
 class FrozenPolicy:
     """Deterministic forward pass of an exported actor: normalise, MLP, tanh, scale."""
 
@@ -75,6 +91,7 @@ class FrozenPolicy:
         self.act_dim = int(meta["act_dim"])
         self.activation = _ACTIVATIONS[meta["activation"]]
         n_hidden = len(meta["hidden_sizes"])
+        _check_shapes(tensors, self.obs_dim, self.act_dim, [int(h) for h in meta["hidden_sizes"]])
         # Weights transposed once here so each control step is plain x @ W + b.
         self.layers = [
             (tensors[f"trunk.{2 * i}.weight"].T.astype(np.float32), tensors[f"trunk.{2 * i}.bias"].astype(np.float32))

@@ -35,7 +35,7 @@ class Box2DStandIn(Node):
         self.declare_parameter("seed", -1)  # set before calling reset to reseed the next episode
         self.declare_parameter("reseed", 0)  # bump to reseed with an unchanged seed (gymnasium's reset(seed=s) twice)
         self.deadman_s = self.declare_parameter("deadman_timeout_s", 0.5).value
-        self.env = gym.make(self.env_id)
+        self.env = gym.make(self.env_id, disable_env_checker=True)  # checked in tests; not on every step
         self.dt = 1.0 / walker.FPS
         self.sim_time = 0.0
         self.last_seed: tuple[int, int] | None = None
@@ -43,6 +43,17 @@ class Box2DStandIn(Node):
         self.last_command_time = -1.0
         self.done = False
         self.rejected = 0
+        # One message object per topic, refilled every step (publish serialises it at once).
+        self.msgs = {
+            "joints": io.JointState(),
+            "imu": io.Imu(),
+            "odom": io.Odometry(),
+            "scan": io.LaserScan(),
+            "feet": io.JointState(),
+            "priv": io.Vector3Stamped(),
+            "clock": Clock(),
+        }
+        self._zeros2 = np.zeros(2)
 
         state_qos = io.lockstep_qos(self.lockstep)
         self.pub_joints = self.create_publisher(io.JointState, io.JOINT_STATES, state_qos)
@@ -106,23 +117,28 @@ class Box2DStandIn(Node):
         return response
 
     def publish(self, obs: np.ndarray, reward: float, terminated: bool, truncated: bool) -> None:
-        t = self.sim_time
+        """The step's messages, the ones a collector waits for first; /clock last, off the lockstep's critical
+        path (a lockstep collector pairs messages by their stamps, not by the clock)."""
+        t, m = self.sim_time, self.msgs
         s = walker.obs_to_state(obs, self.command, t)
-        clock = Clock()
-        clock.clock = io.to_time(t)
-        self.pub_clock.publish(clock)
         self.pub_joints.publish(
-            io.joint_state_msg(walker.JOINT_NAMES, s.joint_position, s.joint_velocity, s.joint_effort, t)
+            io.joint_state_msg(walker.JOINT_NAMES, s.joint_position, s.joint_velocity, s.joint_effort, t, m["joints"])
         )
         self.pub_imu.publish(
-            io.imu_msg(s.imu_orientation, s.imu_angular_velocity, s.imu_linear_acceleration, t, "hull")
+            io.imu_msg(s.imu_orientation, s.imu_angular_velocity, s.imu_linear_acceleration, t, "hull", m["imu"])
         )
         hull = self.env.unwrapped.hull.position  # Box2D (x, y-up) → odom (x, 0, z-up)
         position = np.array([hull[0], 0.0, hull[1]])
-        self.pub_odom.publish(io.odom_msg(position, s.imu_orientation, s.base_linear_velocity, t, "odom", "hull"))
-        self.pub_scan.publish(io.scan_msg(s.scan, walker.LIDAR_RANGE, t, "hull"))
-        self.pub_feet.publish(io.joint_state_msg(walker.FOOT_NAMES, s.foot_contact, np.zeros(2), np.zeros(2), t))
-        self.pub_priv.publish(io.privileged_msg(reward, terminated, truncated, t))
+        self.pub_odom.publish(
+            io.odom_msg(position, s.imu_orientation, s.base_linear_velocity, t, "odom", "hull", m["odom"])
+        )
+        self.pub_scan.publish(io.scan_msg(s.scan, walker.LIDAR_RANGE, t, "hull", m["scan"]))
+        self.pub_feet.publish(
+            io.joint_state_msg(walker.FOOT_NAMES, s.foot_contact, self._zeros2, self._zeros2, t, m["feet"])
+        )
+        self.pub_priv.publish(io.privileged_msg(reward, terminated, truncated, t, m["priv"]))
+        m["clock"].clock = io.to_time(t)
+        self.pub_clock.publish(m["clock"])
 
 
 def main(args: list[str] | None = None) -> int:

@@ -28,6 +28,7 @@ autostart (default: the config's robot.autostart), timing_window_s (10: the wind
 from __future__ import annotations
 
 import json
+import math
 import queue
 import socket
 import sys
@@ -177,7 +178,15 @@ class CollectorNode(LifecycleNode):
         self.learner_stored = 0
         self.last_ack_time = time.monotonic()
         self.last_policy_time: float | None = None
-        self.counters = {"bad_messages": 0, "steps": 0, "resets": 0, "resends": 0, "lag_waits": 0, "stalls": 0}
+        self.counters = {
+            "bad_messages": 0,
+            "steps": 0,
+            "resets": 0,
+            "resends": 0,
+            "lag_waits": 0,
+            "stalls": 0,
+            "out_of_order": 0,
+        }
         self.last_step_time = time.monotonic()
         window = max(10, round(float(self.get_parameter("timing_window_s").value) / self.period))
         self.periods = LatencyWindow(window)  # control periods, s
@@ -209,7 +218,8 @@ class CollectorNode(LifecycleNode):
         self.reset_client = self.create_client(Trigger, io.RESET)
         self.reset = ResetRoutine(rc.reset, self.pipe.description, rc.safety, self.period)
         self.reset_status = "idle"
-        self.service_pending = False
+        self.reset_call_wanted = False  # the reset machine asked for a call the node has not made yet
+        self.reset_future = None  # the one call whose answer counts; a newer attempt supersedes it
         # Housekeeping runs on the steady clock: under sim time a stalled simulation would stop ROS-time timers.
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(2.0, self.resend_unacked, clock=steady)
@@ -224,6 +234,13 @@ class CollectorNode(LifecycleNode):
 
     # --- sensors -------------------------------------------------------------------------------
     def _store(self, key: str, value: object, stamp: float) -> None:
+        if stamp < self.stamps.get(key, -math.inf):  # out of order: never let old data replace newer
+            self.counters["out_of_order"] += 1
+            self.get_logger().warning(
+                f"{key}: message stamped {stamp:.6f} s is older than the last one ({self.stamps[key]:.6f} s); dropped",
+                throttle_duration_sec=1.0,
+            )
+            return
         self.latest[key] = value
         self.stamps[key] = stamp
         if key in ("joint_states", "imu"):
@@ -267,7 +284,7 @@ class CollectorNode(LifecycleNode):
 
     def on_privileged(self, msg: io.Vector3Stamped) -> None:
         v = msg.vector
-        if not np.all(np.isfinite([v.x, v.y, v.z])):
+        if not (math.isfinite(v.x) and math.isfinite(v.y) and math.isfinite(v.z)):
             self._reject(io.MessageError(f"{io.PRIVILEGED}: contains NaN or inf"))
             return
         self._store("privileged", Signals(v.x, v.y > 0.5, v.z > 0.5), io.from_time(msg.header.stamp))
@@ -328,12 +345,23 @@ class CollectorNode(LifecycleNode):
             self.pub_cmd.publish(Float64MultiArray(data=result.command.tolist()))
         for info in (result.episode, result.eval_round):
             if info is not None:
-                self.pub_ep.publish(String(data=json.dumps({**info, "collector_id": self.collector_id})))
+                summary = {**info, "collector_id": self.collector_id, "reset_stats": self._reset_stats()}
+                self.pub_ep.publish(String(data=json.dumps(summary)))
         batch = self.loop.take_batch(force=result.reset)
         if batch is not None:
             self.pub_tr.publish(UInt8MultiArray(data=encode_transitions(batch, self.key)))
         if result.reset:
             self.request_reset(result.episode.get("end", "episode end") if result.episode else "episode end")
+
+    def _reset_stats(self) -> dict[str, object]:
+        stats = self.reset.statistics(time.monotonic())
+        return {
+            "resets_done": stats.resets_done,
+            "time_resetting_s": stats.time_resetting_s,
+            "resets_per_hour": stats.resets_per_hour,
+            "waits_for_person": stats.waits_for_person,
+            "reasons": stats.reasons,
+        }
 
     def _learner_status(self) -> str:
         """What the operator needs to know about the learner: silent learners are said out loud."""
@@ -414,12 +442,15 @@ class CollectorNode(LifecycleNode):
         state = self._state_or_none()
         step = self.reset.tick(time.monotonic(), state)
         self.reset_status = step.status
-        if step.call_service and not self.service_pending:
-            if not self.reset_client.service_is_ready():
-                self.reset.service_done(False, f"reset service {self.reset_client.srv_name} is not available")
-            else:
-                self.service_pending = True
-                self.reset_client.call_async(Trigger.Request()).add_done_callback(self._service_done)
+        if step.call_service:
+            self.reset_call_wanted, self.reset_future = True, None  # an unanswered call (dead stand-in) is dropped
+        if self.reset_call_wanted and step.phase == ResetPhase.CALL_SERVICE:
+            if self.reset_client.service_is_ready():
+                self.reset_call_wanted = False
+                self.reset_future = self.reset_client.call_async(Trigger.Request())
+                self.reset_future.add_done_callback(self._service_done)
+            else:  # e.g. a stand-in restarting: wait for it; the machine's service_timeout_s bounds the wait
+                self.reset_status = f"waiting for the reset service {self.reset_client.srv_name} ({step.status})"
         if self.pipe.cfg.reset.mode == "routine" and state is not None:
             hold = state.joint_position if self.pipe.cfg.action.mode == "position" else np.zeros(self.pipe.act_dim)
             desired = step.command if step.command is not None else hold
@@ -433,7 +464,9 @@ class CollectorNode(LifecycleNode):
                 self.try_step()
 
     def _service_done(self, future) -> None:
-        self.service_pending = False
+        if future is not self.reset_future:
+            return  # the answer to a call that a later attempt superseded
+        self.reset_future = None
         response = future.result()
         ok = response is not None and response.success
         self.reset.service_done(ok, getattr(response, "message", "no response"))

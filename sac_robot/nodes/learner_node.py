@@ -125,9 +125,12 @@ class LearnerNode(Node):
             "rejected_gap": c.rejected["gap"],
             "rejected_duplicate": c.rejected["duplicate"],
             "alpha": f"{c.agent.alpha:.4f}",
+            "disk_errors": c.disk_errors,
+            "last_disk_error": c.last_disk_error or "none",
         }
+        level, message = (2, f"cannot write to disk: {c.last_disk_error}") if c.disk_errors else (0, "training")
         now = self.get_clock().now().nanoseconds * 1e-9
-        self.pub_diag.publish(io.diagnostics_msg("sac_robot/learner", "learner", 0, "training", values, now))
+        self.pub_diag.publish(io.diagnostics_msg("sac_robot/learner", "learner", level, message, values, now))
 
     def on_status(self) -> None:
         """A progress line in the log while training (TensorBoard and progress.csv hold the details)."""
@@ -142,7 +145,8 @@ class LearnerNode(Node):
         """Stop training and write the final checkpoint (also on Ctrl-C and SIGTERM)."""
         self.core.stop()
         path = self.core.finish()
-        self.get_logger().info(f"final checkpoint written; policy at {path}")
+        if path is not None:
+            self.get_logger().info(f"final checkpoint written; policy at {path}")
 
 
 def main(args: list[str] | None = None) -> int:

@@ -362,10 +362,6 @@ class PyBulletStandIn(Node):
 
     def publish(self, state: RobotState, stamp: float, reward: float, terminated: bool, truncated: bool) -> None:
         d = self.description
-        if self.pub_clock is not None:
-            clock = Clock()
-            clock.clock = io.to_time(stamp)
-            self.pub_clock.publish(clock)
         self.pub_joints.publish(
             io.joint_state_msg(d.joint_names, state.joint_position, state.joint_velocity, state.joint_effort, stamp)
         )
@@ -385,6 +381,10 @@ class PyBulletStandIn(Node):
                 io.joint_state_msg(d.feet, state.foot_contact, np.zeros(feet), self._foot_forces(), stamp)
             )
         self.pub_priv.publish(io.privileged_msg(reward, terminated, truncated, stamp))
+        if self.pub_clock is not None:  # last: a lockstep collector pairs messages by stamp, not by clock
+            clock = Clock()
+            clock.clock = io.to_time(stamp)
+            self.pub_clock.publish(clock)
 
     def on_diagnostics(self) -> None:
         now = time.monotonic()

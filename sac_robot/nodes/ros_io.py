@@ -126,16 +126,22 @@ def robot_state(latest: dict[str, object], stamp: float) -> RobotState:
     )
 
 
-def joint_state_msg(names: list[str], pos: np.ndarray, vel: np.ndarray, eff: np.ndarray, stamp: float) -> JointState:
-    msg = JointState()
+def joint_state_msg(
+    names: list[str], pos: np.ndarray, vel: np.ndarray, eff: np.ndarray, stamp: float, msg: JointState | None = None
+) -> JointState:
+    """Every builder fills `msg` when given one: a stand-in reuses one message per topic, because building
+    messages with nested fields (Imu, Odometry) costs more than a lockstep step's physics."""
+    msg = msg if msg is not None else JointState()
     msg.header.stamp = to_time(stamp)
     msg.name = list(names)
     msg.position, msg.velocity, msg.effort = pos.tolist(), vel.tolist(), eff.tolist()
     return msg
 
 
-def imu_msg(orientation: np.ndarray, gyro: np.ndarray, accel: np.ndarray, stamp: float, frame: str) -> Imu:
-    msg = Imu()
+def imu_msg(
+    orientation: np.ndarray, gyro: np.ndarray, accel: np.ndarray, stamp: float, frame: str, msg: Imu | None = None
+) -> Imu:
+    msg = msg if msg is not None else Imu()
     msg.header.stamp = to_time(stamp)
     msg.header.frame_id = frame
     o = msg.orientation
@@ -160,9 +166,15 @@ def read_imu(msg: Imu) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def odom_msg(
-    position: np.ndarray, orientation: np.ndarray, lin_vel: np.ndarray, stamp: float, frame: str, child: str
+    position: np.ndarray,
+    orientation: np.ndarray,
+    lin_vel: np.ndarray,
+    stamp: float,
+    frame: str,
+    child: str,
+    msg: Odometry | None = None,
 ) -> Odometry:
-    msg = Odometry()
+    msg = msg if msg is not None else Odometry()
     msg.header.stamp = to_time(stamp)
     msg.header.frame_id, msg.child_frame_id = frame, child
     p = msg.pose.pose.position
@@ -183,8 +195,8 @@ def read_odom(msg: Odometry) -> tuple[np.ndarray, np.ndarray]:
     return pos, vel
 
 
-def scan_msg(ranges: np.ndarray, range_max: float, stamp: float, frame: str) -> LaserScan:
-    msg = LaserScan()
+def scan_msg(ranges: np.ndarray, range_max: float, stamp: float, frame: str, msg: LaserScan | None = None) -> LaserScan:
+    msg = msg if msg is not None else LaserScan()
     msg.header.stamp = to_time(stamp)
     msg.header.frame_id = frame
     msg.range_min, msg.range_max = 0.0, float(range_max)
@@ -201,9 +213,11 @@ def read_scan(msg: LaserScan, expected: int | None = None) -> np.ndarray:
     return r
 
 
-def privileged_msg(reward: float, terminated: bool, truncated: bool, stamp: float) -> Vector3Stamped:
+def privileged_msg(
+    reward: float, terminated: bool, truncated: bool, stamp: float, msg: Vector3Stamped | None = None
+) -> Vector3Stamped:
     """The stand-in's own reward, terminated and truncated for step k, stamped with step k's time."""
-    msg = Vector3Stamped()
+    msg = msg if msg is not None else Vector3Stamped()
     msg.header.stamp = to_time(stamp)
     msg.header.frame_id = "privileged"
     msg.vector.x, msg.vector.y, msg.vector.z = float(reward), float(terminated), float(truncated)

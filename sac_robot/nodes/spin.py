@@ -14,6 +14,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
+from rclpy.task import Future
 
 from sac_robot.nodes.ros_io import require_local_discovery
 
@@ -23,8 +24,10 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 def make_executor(threads: int = 1):
-    """SAC_ROBOT_EXECUTOR=events|single|multi picks rclpy's executor (default: single; events is experimental in rclpy and stalled the lockstep loop here)."""
-    kind = os.environ.get("SAC_ROBOT_EXECUTOR", "single" if threads == 1 else "multi")
+    """SAC_ROBOT_EXECUTOR=events|single|multi picks rclpy's executor. Default: events (rclpy's C++
+    EventsExecutor: no wait set rebuilt per message, 1.5x the lockstep rate of SingleThreadedExecutor here,
+    docs/benchmarks.md); single is the fallback should the experimental one misbehave."""
+    kind = os.environ.get("SAC_ROBOT_EXECUTOR", "events" if threads == 1 else "multi")
     if kind == "events":
         from rclpy.experimental import EventsExecutor
 
@@ -46,8 +49,9 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
         node = factory()
         executor = make_executor(threads)
         executor.add_node(node)
-        while True:  # wake at least every 0.2 s so Python sees a signal even in a node with no timers
-            executor.spin_once(timeout_sec=0.2)
+        never = Future()
+        while True:  # return to Python at least every 0.2 s so a signal is seen even in a node with no timers
+            executor.spin_until_future_complete(never, timeout_sec=0.2)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

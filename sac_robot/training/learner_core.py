@@ -61,8 +61,11 @@ class LearnerCore:
         self.sample_rng = np.random.default_rng(c.train.seed + 2)
         self.lock = threading.Lock()
         self.received: dict[str, int] = {}  # highest contiguous seq in the buffer, per stream
+        self.reset_stats: dict[str, dict[str, Any]] = {}  # per collector, from its episode summaries
         self.acked: dict[str, int] = {}  # highest contiguous seq on disk, per stream
         self.rejected: dict[str, int] = {"gap": 0, "duplicate": 0, "shape": 0}
+        self.disk_errors = 0
+        self.last_disk_error = ""
         self.train_returns: deque[float] = deque(maxlen=20)
         self.episodes = 0
         self.elapsed_before = 0.0
@@ -77,7 +80,7 @@ class LearnerCore:
         self._ups_window: deque[tuple[float, int]] = deque(maxlen=50)
         if resume:
             self._restore()
-        self.runlog = RunLog(self.run_dir)
+        self.runlog = RunLog(self.run_dir, extra_columns=RESET_COLUMNS)
 
     # --- data in ---------------------------------------------------------------------------------
     def ingest(self, batch: TransitionBatch) -> str:
@@ -104,6 +107,8 @@ class LearnerCore:
 
     def note_episode(self, info: dict[str, Any]) -> None:
         """Episode summaries from collectors: training returns, and evaluation rounds (one progress row each)."""
+        if "reset_stats" in info:  # each collector's running totals: the newest replaces the older
+            self.reset_stats[str(info.get("collector_id", "?"))] = _reset_stats(info["reset_stats"])
         if info.get("kind") == "train":
             self.episodes += 1
             self.train_returns.append(float(info["return"]))
@@ -123,15 +128,37 @@ class LearnerCore:
                     "q_loss": float(self.last_metrics.get("q_loss", float("nan"))),
                     "pi_loss": float(self.last_metrics.get("pi_loss", float("nan"))),
                     "updates_per_s": self.updates_per_s(),
+                    **self.reset_columns(),
                 }
             )
+
+    def reset_columns(self) -> dict[str, Any]:
+        """Reset time, rate and reasons summed over collectors (robot time lost to resets, for the report)."""
+        stats = list(self.reset_stats.values())
+        if not stats:
+            return {}
+        reasons: dict[str, int] = {}
+        for s in stats:
+            for reason, n in s["reasons"].items():
+                reasons[reason] = reasons.get(reason, 0) + n
+        return {
+            "resets": sum(s["resets_done"] for s in stats),
+            "reset_time_s": sum(s["time_resetting_s"] for s in stats),
+            "resets_per_hour": sum(s["resets_per_hour"] for s in stats),
+            "waits_for_person": sum(s["waits_for_person"] for s in stats),
+            "reset_reasons": "; ".join(f"{k}: {v}" for k, v in sorted(reasons.items())),
+        }
 
     def flush(self) -> dict[str, int]:
         """Persist everything received as one chunk, then acknowledge it; returns streams whose ack advanced."""
         with self.lock:
             received = dict(self.received)
             if self.buffer.total > self.buffer.persisted:
-                self.buffer.persist(self.store, ONE_CHUNK, final=True, extra={"acks": received})
+                try:
+                    self.buffer.persist(self.store, ONE_CHUNK, final=True, extra={"acks": received})
+                except OSError as err:  # e.g. disk full: acknowledge nothing new; the next flush retries
+                    self._disk_error(f"replay chunk in {self.store.root}", err)
+                    return {}
         advanced = {k: v for k, v in received.items() if self.acked.get(k, -1) != v}
         self.acked = received
         return advanced
@@ -177,8 +204,8 @@ class LearnerCore:
                 self._on_policy(*self.policy_message())
                 published_any = True
             if time.perf_counter() >= next_ckpt:
-                self.save_checkpoint()
-                next_ckpt = time.perf_counter() + 60.0
+                saved = self.save_checkpoint() is not None
+                next_ckpt = time.perf_counter() + (60.0 if saved else 10.0)  # a full disk: try again soon
 
     def stop(self) -> None:
         self._stop.set()
@@ -195,8 +222,19 @@ class LearnerCore:
         return self.elapsed_before + time.perf_counter() - self.t_start
 
     # --- state -----------------------------------------------------------------------------------
-    def save_checkpoint(self) -> Path:
+    def _disk_error(self, what: str, err: OSError) -> None:
+        """Counted and logged; training goes on, and collectors keep what is not acknowledged."""
+        self.disk_errors += 1
+        self.last_disk_error = f"{what}: {err.strerror or err}"
+        log.error("could not write %s (%s); will retry, nothing unwritten is acknowledged", what, err)
+
+    def save_checkpoint(self) -> Path | None:
+        """The checkpoint's path, or None when the disk refused it (logged and counted; the previous
+        checkpoint stays the newest, and the data since is still acknowledged only once on disk)."""
         self.flush()
+        if self.buffer.persisted < self.buffer.total:
+            log.error("checkpoint skipped: replay data since %d is not on disk yet", self.buffer.persisted)
+            return None
         with self.lock:
             tensors, meta = self.agent.state_dict()
         meta["learner"] = {
@@ -209,7 +247,11 @@ class LearnerCore:
             "policy_version": self.policy_version,
             "sample_rng": self.sample_rng.bit_generator.state,
         }
-        return self.ckpts.save(self.buffer.total, tensors, meta)
+        try:
+            return self.ckpts.save(self.buffer.total, tensors, meta)
+        except OSError as err:
+            self._disk_error(f"checkpoint in {self.ckpts.dir}", err)
+            return None
 
     def _restore(self) -> None:
         try:
@@ -233,9 +275,36 @@ class LearnerCore:
         self.acked = dict(self.received)
         log.info("resumed from %s with %d transitions", path, self.buffer.total)
 
-    def finish(self) -> Path:
-        """Final checkpoint and frozen policy."""
-        self.save_checkpoint()
-        export_policy(self.agent, self.run_dir / "policy.safetensors", run_id=self.run_id, **self.policy_info)
-        self.runlog.close()
-        return self.run_dir / "policy.safetensors"
+    def finish(self) -> Path | None:
+        """Final checkpoint and frozen policy; None (after saying why) when the disk refused them."""
+        try:
+            if self.save_checkpoint() is None:
+                raise OSError(self.last_disk_error or "the replay data could not be written")
+            export_policy(self.agent, self.run_dir / "policy.safetensors", run_id=self.run_id, **self.policy_info)
+            return self.run_dir / "policy.safetensors"
+        except OSError as err:
+            log.error(
+                "final checkpoint or policy not written (%s); resume continues from %s",
+                err,
+                self.ckpts.paths()[-1] if self.ckpts.paths() else "the replay data alone",
+            )
+            return None
+        finally:
+            self.runlog.close()
+
+
+RESET_COLUMNS = ["resets", "reset_time_s", "resets_per_hour", "waits_for_person", "reset_reasons"]
+
+
+def _reset_stats(raw: Any) -> dict[str, Any]:
+    """A collector's reset statistics, type-checked (they arrive over the network)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("reasons", {}), dict):
+        raise TypeError("reset_stats must be an object with a 'reasons' object")
+    reasons = {str(k): int(v) for k, v in raw.get("reasons", {}).items()}
+    return {
+        "resets_done": int(raw["resets_done"]),
+        "time_resetting_s": float(raw["time_resetting_s"]),
+        "resets_per_hour": float(raw["resets_per_hour"]),
+        "waits_for_person": int(raw["waits_for_person"]),
+        "reasons": reasons,
+    }

@@ -37,6 +37,9 @@ class RunLog:
         self.path = Path(run_dir) / "progress.csv"
         self.columns = PROGRESS_COLUMNS + [c for c in (extra_columns or []) if c not in PROGRESS_COLUMNS]
         new = not self.path.exists() or self.path.stat().st_size == 0
+        if not new:  # a resumed run keeps the header it started with, so every row lines up with it
+            with open(self.path, newline="", encoding="utf-8") as f:
+                self.columns = next(csv.reader(f), None) or self.columns
         self._file = open(self.path, "a", newline="", encoding="utf-8")  # noqa: SIM115 - open for the run
         self._csv = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="ignore")
         if new:
@@ -71,7 +74,16 @@ def _fmt(value: Any) -> Any:
     return "" if value is None else value
 
 
-def read_progress(run_dir: str | Path) -> list[dict[str, float]]:
-    """progress.csv as a list of rows of floats (empty cells become NaN)."""
+def read_progress(run_dir: str | Path) -> list[dict[str, Any]]:
+    """progress.csv as a list of rows: numbers as floats (empty cells NaN), text columns (reset_reasons) as text."""
     with open(Path(run_dir) / "progress.csv", newline="", encoding="utf-8") as f:
-        return [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()} for row in csv.DictReader(f)]
+        return [{k: _cell(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _cell(value: str | None) -> float | str:
+    if value in ("", None):
+        return math.nan
+    try:
+        return float(value)
+    except ValueError:
+        return value
