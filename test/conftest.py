@@ -69,6 +69,8 @@ def ros_env(ros_domain_id: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update(ISOLATION_ENV)
     env["ROS_DOMAIN_ID"] = str(ros_domain_id)
+    env["RCUTILS_LOGGING_BUFFERED_STREAM"] = "0"  # log lines reach the test's log files as they happen
+    env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
 

@@ -239,6 +239,7 @@ class SyntheticSensors:
         }
         self.enabled = dict.fromkeys(self.pubs, True)
         self.last_sent_ns = dict.fromkeys(self.pubs, 0)
+        self.stamp_offset = dict.fromkeys(self.pubs, 0.0)  # s added to a topic's stamps: < 0 emulates latency
         self.plan: deque[tuple[str, str, int, float]] = deque()  # (topic, field, index, value)
         self.corrupted = 0
         self.rng = np.random.default_rng(0)
@@ -288,7 +289,7 @@ class SyntheticSensors:
             stamp = time.time()
             for topic, pub in self.pubs.items():
                 if self.enabled[topic]:
-                    pub.publish(self._message(topic, stamp))
+                    pub.publish(self._message(topic, stamp + self.stamp_offset[topic]))
                     self.last_sent_ns[topic] = time.time_ns()
             next_t += period
             delay = next_t - time.monotonic()

@@ -38,7 +38,8 @@ import time
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.clock import Clock, ClockType
+from rclpy.clock import Clock, ClockType, JumpThreshold, TimeJump
+from rclpy.duration import Duration
 from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
 from std_msgs.msg import Bool, Float64MultiArray, String, UInt8MultiArray
 from std_srvs.srv import Trigger
@@ -149,6 +150,9 @@ class CollectorNode(LifecycleNode):
             self.destroy_client(client)
         for timer in set(self.timers) - keep:
             self.destroy_timer(timer)
+        if getattr(self, "time_jump", None) is not None:
+            self.time_jump.unregister()
+            self.time_jump = None
         self.loop = None
 
     # --- configure: the wiring -----------------------------------------------------------------
@@ -186,6 +190,7 @@ class CollectorNode(LifecycleNode):
             "lag_waits": 0,
             "stalls": 0,
             "out_of_order": 0,
+            "time_jumps": 0,
         }
         self.last_step_time = time.monotonic()
         window = max(10, round(float(self.get_parameter("timing_window_s").value) / self.period))
@@ -220,10 +225,16 @@ class CollectorNode(LifecycleNode):
         self.reset_status = "idle"
         self.reset_call_wanted = False  # the reset machine asked for a call the node has not made yet
         self.reset_future = None  # the one call whose answer counts; a newer attempt supersedes it
+        self.deferred_error: Exception | None = None
         # Housekeeping runs on the steady clock: under sim time a stalled simulation would stop ROS-time timers.
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(2.0, self.resend_unacked, clock=steady)
         self.create_timer(1.0, self.on_diagnostics, clock=steady)
+        # Sim time going backwards means the simulator restarted: the old stamps order nothing any more.
+        self.time_jump = self.get_clock().create_jump_callback(
+            JumpThreshold(min_forward=None, min_backward=Duration(nanoseconds=-1), on_clock_change=False),
+            post_callback=self.on_time_jump,
+        )
         if self.lockstep:
             self.create_timer(0.05, self.kick, clock=steady)  # retries a step held back by UTD pacing or lost data
         else:
@@ -247,6 +258,15 @@ class CollectorNode(LifecycleNode):
             self.safety.note_sensor(key, stamp)
         if self.lockstep:
             self.try_step()
+
+    def on_time_jump(self, jump: TimeJump) -> None:
+        self.counters["time_jumps"] += 1
+        self.get_logger().warning(
+            f"time jumped back by {-jump.delta.nanoseconds * 1e-9:.3f} s (simulator restarted?): stamps start over"
+        )
+        self.stamps.clear()
+        self.latest.clear()
+        self.last_step_stamp = -math.inf
 
     def _reject(self, err: Exception) -> None:
         self.counters["bad_messages"] += 1
@@ -309,6 +329,7 @@ class CollectorNode(LifecycleNode):
     def kick(self) -> None:
         """Lockstep housekeeping: resume after UTD pacing; restart an episode whose messages were lost
         (e.g. the stand-in's first state was published before this node subscribed)."""
+        self._raise_deferred()
         if not self.armed:
             return
         if self.resetting:
@@ -325,6 +346,7 @@ class CollectorNode(LifecycleNode):
             self.request_reset("lost messages")
 
     def on_control_timer(self) -> None:
+        self._raise_deferred()
         if not self.armed:
             return
         self.timing_tick(time.perf_counter())
@@ -464,16 +486,26 @@ class CollectorNode(LifecycleNode):
                 self.try_step()
 
     def _service_done(self, future) -> None:
-        if future is not self.reset_future:
-            return  # the answer to a call that a later attempt superseded
-        self.reset_future = None
-        response = future.result()
-        ok = response is not None and response.success
-        self.reset.service_done(ok, getattr(response, "message", "no response"))
-        if not ok:
-            self.get_logger().warning(f"reset service failed: {getattr(response, 'message', 'no response')}")
-        if self.armed:
-            self.tick_reset()
+        """A future's done callback runs outside the node's guarded callbacks (nodes/spin.py), and an exception
+        escaping it can crash rclpy's EventsExecutor: it is kept and raised by the next housekeeping tick."""
+        try:
+            if future is not self.reset_future:
+                return  # the answer to a call that a later attempt superseded
+            self.reset_future = None
+            response = future.result()
+            ok = response is not None and response.success
+            self.reset.service_done(ok, getattr(response, "message", "no response"))
+            if not ok:
+                self.get_logger().warning(f"reset service failed: {getattr(response, 'message', 'no response')}")
+            if self.armed:
+                self.tick_reset()
+        except Exception as err:  # noqa: BLE001 - re-raised in kick()/on_control_timer()
+            self.deferred_error = err
+
+    def _raise_deferred(self) -> None:
+        if self.deferred_error is not None:
+            err, self.deferred_error = self.deferred_error, None
+            raise err
 
     # --- learner traffic -----------------------------------------------------------------------
     def on_policy(self, msg: UInt8MultiArray) -> None:

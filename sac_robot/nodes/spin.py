@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -35,6 +36,37 @@ def make_executor(threads: int = 1):
     return MultiThreadedExecutor(threads) if kind == "multi" else SingleThreadedExecutor()
 
 
+class CallbackGuard:
+    """Keeps an exception from escaping a callback into the executor: it is stored, the spin loop stops, and
+    it is raised again in plain Python, so close() runs (final transitions, safe command) and the traceback
+    is printed. Needed for rclpy's C++ EventsExecutor, where an escaping exception can crash the process."""
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+        self.stop = Future()
+
+    def guard(self, node: Node) -> None:
+        """Wrap every callback not wrapped yet (a lifecycle transition may have created new entities)."""
+        for entity in (*node.subscriptions, *node.timers, *node.services):
+            if not getattr(entity.callback, "_sac_guarded", False):
+                entity.callback = self._wrap(entity.callback)
+
+    def _wrap(self, callback: Callable) -> Callable:
+        @functools.wraps(callback)  # keeps the signature rclpy inspects (a timer callback may take TimerInfo)
+        def guarded(*args: object) -> object:
+            try:
+                return callback(*args)
+            except BaseException as err:  # noqa: BLE001 - re-raised by run_node
+                if self.error is None:
+                    self.error = err
+                if not self.stop.done():
+                    self.stop.set_result(None)
+                return None
+
+        guarded._sac_guarded = True  # type: ignore[attr-defined]
+        return guarded
+
+
 def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 1) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     require_local_discovery()
@@ -44,17 +76,22 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
     # Explicitly: a process started in the background by a non-interactive shell inherits SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    node = None
+    node = executor = None
     try:
         node = factory()
         executor = make_executor(threads)
         executor.add_node(node)
-        never = Future()
-        while True:  # return to Python at least every 0.2 s so a signal is seen even in a node with no timers
-            executor.spin_until_future_complete(never, timeout_sec=0.2)
+        guard = CallbackGuard()
+        while not guard.stop.done():  # back in Python at least every 0.2 s: signals are seen, new entities guarded
+            guard.guard(node)
+            executor.spin_until_future_complete(guard.stop, timeout_sec=0.2)
+        assert guard.error is not None
+        raise guard.error
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        if executor is not None and node is not None:
+            executor.remove_node(node)  # the executor lets go of the node before it is destroyed
         if node is not None:
             close = getattr(node, "close", None)
             if close is not None:
