@@ -369,7 +369,7 @@ class CollectorNode(LifecycleNode):
             if info is not None:
                 summary = {**info, "collector_id": self.collector_id, "reset_stats": self._reset_stats()}
                 self.pub_ep.publish(String(data=json.dumps(summary)))
-        batch = self.loop.take_batch(force=result.reset)
+        batch = self.loop.take_batch(force=result.reset or result.blind)  # blind: nothing waits for a full batch
         if batch is not None:
             self.pub_tr.publish(UInt8MultiArray(data=encode_transitions(batch, self.key)))
         if result.reset:

@@ -42,6 +42,7 @@ class StepResult:
     episode: dict | None = None  # summary of an episode that just ended
     eval_round: dict | None = None  # summary of a finished evaluation round
     intervened: bool = False
+    blind: bool = False  # the state could not be trusted: safe command, the episode in progress was dropped
 
 
 @dataclass
@@ -163,6 +164,12 @@ class CollectorLoop:
 
     # --- the step --------------------------------------------------------------------------------
     def step(self, state: RobotState, signals: Signals | None, now: float) -> StepResult:
+        if self.safety.blind_reasons(state, now):
+            # Stale or broken sensors: the safe command, and no transition from data that is not the robot's
+            # present; the episode in progress ends here (the next trusted state starts a new one).
+            safe = self.safety.filter(self.prev_action_command(), state, now)
+            self.abort_episode()
+            return StepResult(command=safe.command, intervened=True, blind=True)
         obs = self.pipe.observation.build(state, self.prev_action)
         result = StepResult(command=None)
         if self.pending is not None:
@@ -220,6 +227,10 @@ class CollectorLoop:
             and self.policy is not None
             and self.steps_since_eval >= self.cfg.eval_every_steps
         )
+
+    def prev_action_command(self) -> np.ndarray:
+        """The last action as a command (what the safety layer replaces with its safe mode when blind)."""
+        return self.pipe.action_to_command(self.prev_action)
 
     def abort_episode(self) -> None:
         """Drop the transition in flight (e.g. the robot was reset or e-stopped mid-step)."""

@@ -341,6 +341,19 @@ class SafetyLayer:
 
     # ------------------------------------------------------------------ checks
 
+    def blind_reasons(self, state: RobotState | None, now: float) -> list[str]:
+        """Why the robot's state cannot be trusted right now (missing, malformed, non-finite, stale sensors):
+        a control step from such a state is no experience to learn from."""
+        if state is None:
+            reasons = [NO_STATE]
+        elif not self._state_shape_ok(state):
+            reasons = [STATE_SHAPE]
+        elif not state.is_finite():
+            reasons = [STATE_NONFINITE]
+        else:
+            reasons = []
+        return reasons + list(self._stale_details(float(now)))
+
     def _state_shape_ok(self, state: RobotState) -> bool:
         n = (self.num_joints,)
         return (
