@@ -16,6 +16,15 @@ from sac_robot.policy_runtime import FrozenPolicy, PolicyFormatError
 from sac_robot.training.evaluate import rollout
 
 
+def env_config(policy: FrozenPolicy, env_id: str) -> EnvConfig:
+    """The env as the policy was trained on it (its kwargs fix the observation layout, action scale and
+    reward) when ``env_id`` is that env; otherwise ``env_id`` with its defaults (e.g. a transfer study)."""
+    trained = (policy.meta.get("config") or {}).get("env") or {}
+    if trained.get("id") == env_id:
+        return EnvConfig(id=env_id, kwargs=dict(trained.get("kwargs") or {}))
+    return EnvConfig(id=env_id)
+
+
 def evaluate_main(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -23,7 +32,7 @@ def evaluate_main(args: argparse.Namespace) -> int:
         policy = FrozenPolicy.load(args.policy)
     except (OSError, PolicyFormatError) as err:
         raise ConfigError(f"--policy: {err}") from None
-    env = make_env(EnvConfig(id=args.env), render_mode="rgb_array" if args.video else None)
+    env = make_env(env_config(policy, args.env), render_mode="rgb_array" if args.video else None)
     if env.observation_space.shape != (policy.obs_dim,) or env.action_space.shape != (policy.act_dim,):
         raise ConfigError(
             f"--env: {args.env} has observation {env.observation_space.shape} and action {env.action_space.shape}, "
