@@ -229,18 +229,28 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         collector = f"sac_robot/collector/{COLLECTOR_ID}"
         watch = ("stand_in", "collector") + (("learner",) if args.learner else ())
         try:
-            procs.start("stand_in", node_cmd("pybullet_stand_in", config=config, emulate_hardware=True, seed=0))
+            rt = {"realtime_priority": args.control_priority}  # as train_hw's control_priority launch argument
+            procs.start("stand_in", node_cmd("pybullet_stand_in", config=config, emulate_hardware=True, seed=0, **rt))
             if args.learner:
                 procs.start(
                     "learner",
                     node_cmd(
-                        "learner_node", config=config, run_dir=tmp_path / "run", total_steps=10**9, torch_threads=1
+                        "learner_node",
+                        config=config,
+                        run_dir=tmp_path / "run",
+                        total_steps=10**9,
+                        torch_threads=1,
+                        nice=args.learner_nice,
                     ),
                 )
             procs.start(
                 "collector",
                 node_cmd(
-                    "collector_node", config=config, collector_id=COLLECTOR_ID, timing_window_s=float(args.seconds)
+                    "collector_node",
+                    config=config,
+                    collector_id=COLLECTOR_ID,
+                    timing_window_s=float(args.seconds),
+                    **rt,
                 ),
             )
             monitor.wait(lambda: monitor.joint_state_count > 5, 120.0, "the stand-in's joint states", procs, watch)
@@ -285,6 +295,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "resets": int(end_c["resets"]) - int(start_c["resets"]),
         "rescues": monitor.rescues,
         "learner": args.learner,
+        "control_priority": args.control_priority,
+        "learner_nice": args.learner_nice,
         "learner_updates": int(end_l.get("updates", 0)) - int(start_l.get("updates", 0)),
         "learner_updates_per_s": round((int(end_l.get("updates", 0)) - int(start_l.get("updates", 0))) / span, 1),
         "loadavg_start": [round(x, 2) for x in load_start],
@@ -328,6 +340,8 @@ def main() -> int:
     ap.add_argument("--warmup", type=float, default=5.0, help="seconds after arming before measuring")
     ap.add_argument("--warmup-timeout", type=float, default=300.0, help="give up if the learner never trains")
     ap.add_argument("--no-learner", dest="learner", action="store_false", help="the collector alone")
+    ap.add_argument("--control-priority", type=int, default=50, help="SCHED_FIFO of collector and stand-in (0: off)")
+    ap.add_argument("--learner-nice", type=int, default=10, help="niceness added to the learner (train_hw's default)")
     ap.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID (default: 201-230 from the pid)")
     ap.add_argument("--json", help="also write the result as JSON here ('-': stdout only as JSON)")
     args = ap.parse_args()

@@ -166,6 +166,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
         "control_rate_hz": args.rate,
         "seconds": args.seconds,
         "with_learner": args.with_learner,
+        "control_priority": args.control_priority,
         "policy": str(policy) if args.policy else "fresh SAC actor, quadruped sac.hidden_sizes",
         "cpus": os.cpu_count(),
     }
@@ -193,14 +194,16 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
         procs["stand_in"] = spawn(
             py
             + ["sac_robot.nodes.pybullet_stand_in", "--ros-args", "-p", "config:=quadruped"]
-            + ["-p", "lockstep:=false", "-p", f"control_rate_hz:={rate}"],
+            + ["-p", "lockstep:=false", "-p", f"control_rate_hz:={rate}"]
+            + ["-p", f"realtime_priority:={args.control_priority}"],
             domain,
             tmp / "stand_in.log",
         )
         procs["policy_node"] = spawn(
             py
             + ["sac_robot.nodes.policy_node", "--ros-args", "-p", f"policy:={policy}", "-p", "config:=quadruped"]
-            + ["-p", f"control_rate_hz:={rate}", "-p", f"latency_window_s:={args.seconds}"],
+            + ["-p", f"control_rate_hz:={rate}", "-p", f"latency_window_s:={args.seconds}"]
+            + ["-p", f"realtime_priority:={args.control_priority}"],
             domain,
             tmp / "policy_node.log",
         )
@@ -305,6 +308,13 @@ def main() -> None:
     ap.add_argument("--learner-warmup", type=float, default=30.0, help="seconds the learner job runs first")
     ap.add_argument("--rate", type=float, default=20.0, help="control rate, Hz; a divisor of 500 (default 20)")
     ap.add_argument("--policy", help="a policy file to deploy instead of a fresh quadruped actor")
+    ap.add_argument(
+        "--control-priority",
+        type=int,
+        default=0,
+        help="SCHED_FIFO priority of the policy node and the stand-in (the robot's driver), as deploy's "
+        "control_priority launch argument (default 0: normal scheduling)",
+    )
     ap.add_argument("--domain-id", type=int, default=150 + os.getpid() % 40, help="ROS domain (learner: +1)")
     ap.add_argument("--json", nargs="?", const="-", metavar="FILE", help="JSON instead of a table (to FILE)")
     args = ap.parse_args()

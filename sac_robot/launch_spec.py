@@ -51,6 +51,12 @@ ARGUMENTS = [
     Argument("total_steps", "0", "learner: stop after this many transitions (0: the config's train.total_steps)"),
     Argument("seed", "0", "collector and stand-in seed"),
     Argument("torch_threads", "0", "learner: torch intra-op threads (0: the config's sac.torch_threads)"),
+    Argument("learner_nice", "10", "learner: niceness added, so control loops on the same computer come first"),
+    Argument(
+        "control_priority",
+        "0",
+        "real time jobs: SCHED_FIFO priority (1-99) of the collector, policy node and stand-in; 0 off",
+    ),
     Argument("env_id", "", "box2d stand-in: gymnasium id (default: the config's env.id)"),
     Argument("robot", "", "pybullet stand-in: robot description (default: the config's robot.description)"),
     Argument("joint_commands", "joint_commands", "remap the command topic to a real driver's"),
@@ -61,8 +67,8 @@ DEFAULTS = {a.name: a.default for a in ARGUMENTS}
 # Jobs differ in a few defaults: on hardware there is no stand-in unless asked (stand_in:=pybullet emulates one).
 JOB_DEFAULTS = {
     "train_sim": {},
-    "train_hw": {"config": "quadruped_hw", "stand_in": "none", "run_dir": "runs/train_hw"},
-    "deploy": {"config": "quadruped_hw", "stand_in": "none"},
+    "train_hw": {"config": "quadruped_hw", "stand_in": "none", "run_dir": "runs/train_hw", "control_priority": "50"},
+    "deploy": {"config": "quadruped_hw", "stand_in": "none", "control_priority": "50"},
 }
 JOBS = tuple(JOB_DEFAULTS)
 
@@ -92,19 +98,33 @@ def _robot_remaps(a: dict[str, str]) -> list[tuple[str, str]]:
     return [(src, dst) for src, dst in pairs if src != dst]
 
 
+def _priority(a: dict[str, str], lockstep: bool) -> dict[str, object]:
+    """Real-time scheduling for nodes on the control path of a real-time job (lockstep jobs wait anyway)."""
+    prio = int(a["control_priority"])
+    if not 0 <= prio <= 99:
+        raise ConfigError(f"launch argument control_priority: expected 0-99, got {prio}")
+    return {} if lockstep or prio == 0 else {"realtime_priority": prio}
+
+
 def _stand_in(a: dict[str, str], lockstep: bool, emulate_hw: bool = False) -> list[NodeSpec]:
     kind = a["stand_in"]
     if kind == "none":
         return []
     if kind == "box2d":
-        params: dict[str, object] = {"lockstep": lockstep, "seed": int(a["seed"])}
+        params: dict[str, object] = {"lockstep": lockstep, "seed": int(a["seed"]), **_priority(a, lockstep)}
         if a["env_id"]:
             params["env_id"] = a["env_id"]
         else:
             params["config"] = a["config"]
         return [NodeSpec("box2d_stand_in", "stand_in", a["namespace"], params)]
     if kind == "pybullet":
-        params = {"config": a["config"], "lockstep": lockstep, "seed": int(a["seed"]), "emulate_hardware": emulate_hw}
+        params = {
+            "config": a["config"],
+            "lockstep": lockstep,
+            "seed": int(a["seed"]),
+            "emulate_hardware": emulate_hw,
+            **_priority(a, lockstep),
+        }
         if a["robot"]:
             params["robot"] = a["robot"]
         return [NodeSpec("pybullet_stand_in", "stand_in", a["namespace"], params)]
@@ -120,6 +140,7 @@ def _learner(a: dict[str, str]) -> list[NodeSpec]:
         "resume": _flag(a, "resume"),
         "total_steps": int(a["total_steps"]),
         "torch_threads": int(a["torch_threads"]),
+        "nice": int(a["learner_nice"]),
     }
     return [NodeSpec("learner_node", "learner", "", params, required=True)]
 
@@ -127,7 +148,13 @@ def _learner(a: dict[str, str]) -> list[NodeSpec]:
 def _collector(a: dict[str, str], lockstep: bool, use_sim_time: bool) -> list[NodeSpec]:
     if not _flag(a, "start_collector"):
         return []
-    params = {"config": a["config"], "seed": int(a["seed"]), "lockstep": lockstep, "use_sim_time": use_sim_time}
+    params = {
+        "config": a["config"],
+        "seed": int(a["seed"]),
+        "lockstep": lockstep,
+        "use_sim_time": use_sim_time,
+        **_priority(a, lockstep),
+    }
     return [NodeSpec("collector_node", "collector", a["namespace"], params, _robot_remaps(a))]
 
 
@@ -145,7 +172,7 @@ def nodes_for(job: str, given: dict[str, str]) -> list[NodeSpec]:
         "policy_node",
         "policy",
         a["namespace"],
-        {"policy": a["policy"], "config": a["config"]},
+        {"policy": a["policy"], "config": a["config"], **_priority(a, lockstep=False)},
         _robot_remaps(a),
         required=True,
     )

@@ -8,10 +8,22 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
 from sac_robot.core.config import ConfigError
+
+
+def _interrupt_on_signals() -> None:
+    """SIGINT and SIGTERM both end training with a checkpoint, also in a job started in the background
+    (where a shell leaves SIGINT ignored) or stopped by a process manager (SIGTERM)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -35,6 +47,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = Path(args.run_dir or f"runs/{Path(args.config).stem}_seed{cfg.train.seed}")
         trainer = Trainer(cfg, run_dir, progress=not args.quiet)
     print(f"run directory: {run_dir}", file=sys.stderr)
+    _interrupt_on_signals()
     try:
         summary = trainer.run()
     except KeyboardInterrupt:

@@ -18,6 +18,7 @@ from rclpy.signals import SignalHandlerOptions
 from rclpy.task import Future
 
 from sac_robot.nodes.ros_io import require_local_discovery
+from sac_robot.nodes.scheduling import apply_scheduling
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -79,6 +80,9 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
     node = executor = None
     try:
         node = factory()
+        scheduled = apply_scheduling(node)
+        if scheduled:
+            node.get_logger().info(f"scheduling: {scheduled}")
         executor = make_executor(threads)
         executor.add_node(node)
         guard = CallbackGuard()
