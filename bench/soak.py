@@ -88,11 +88,20 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
 
     def learner_cmd(resume: bool) -> list[str]:
         return node_cmd(
-            "learner_node", config=config, run_dir=run_dir, resume=resume, total_steps=10**9, torch_threads=1
+            "learner_node",
+            config=config,
+            run_dir=run_dir,
+            resume=resume,
+            total_steps=10**9,
+            torch_threads=1,
+            nice=args.learner_nice,
         )
 
-    procs.start("stand_in", node_cmd("box2d_stand_in", lockstep=False, rate_hz=50.0, config=config, seed=0))
-    procs.start("collector", node_cmd("collector_node", config=config, lockstep=False, collector_id="soak", seed=0))
+    rt = {"realtime_priority": args.control_priority}  # train_hw's defaults: control first, the learner niced
+    procs.start("stand_in", node_cmd("box2d_stand_in", lockstep=False, rate_hz=50.0, config=config, seed=0, **rt))
+    procs.start(
+        "collector", node_cmd("collector_node", config=config, lockstep=False, collector_id="soak", seed=0, **rt)
+    )
     procs.start("learner", learner_cmd(False))
     monitor = Monitor()
     samples: list[dict[str, Any]] = []
@@ -174,6 +183,8 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     collector_rss = [s["rss_mib"]["collector"] for s in samples if "collector" in s["rss_mib"]]
     return {
         "minutes": args.minutes,
+        "control_priority": args.control_priority,
+        "learner_nice": args.learner_nice,
         "kill_every_s": args.kill_every,
         "down_s": args.down,
         "learner_kills": len(kills),
@@ -229,6 +240,8 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--kill-every", type=float, default=300.0, help="seconds between learner kills")
     ap.add_argument("--down", type=float, default=20.0, help="seconds the learner stays dead")
+    ap.add_argument("--control-priority", type=int, default=50, help="SCHED_FIFO of collector and stand-in")
+    ap.add_argument("--learner-nice", type=int, default=10)
     ap.add_argument("--run-dir", help="the learner's run directory (default: a new temporary one)")
     ap.add_argument("--domain-id", type=int)
     ap.add_argument("--json")
