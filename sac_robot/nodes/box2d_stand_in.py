@@ -3,7 +3,8 @@
 """Box2D BipedalWalker as a robot: publishes what a walker's drivers would, takes effort commands.
 
 lockstep: one env step per command received, as fast as the collector answers (training in sim);
-realtime: a fixed-rate timer steps with the newest command (a deadman zeroes it when commands stop).
+realtime: a fixed-rate timer steps with the newest command (a deadman zeroes it when commands stop); messages
+carry the node clock's time and no /clock is published, as from a robot.
 """
 
 from __future__ import annotations
@@ -119,7 +120,9 @@ class Box2DStandIn(Node):
     def publish(self, obs: np.ndarray, reward: float, terminated: bool, truncated: bool) -> None:
         """The step's messages, the ones a collector waits for first; /clock last, off the lockstep's critical
         path (a lockstep collector pairs messages by their stamps, not by the clock)."""
-        t, m = self.sim_time, self.msgs
+        # Lockstep: simulated time (with /clock); real time: the node's clock, as a robot's driver stamps.
+        t = self.sim_time if self.lockstep else self.get_clock().now().nanoseconds * 1e-9
+        m = self.msgs
         s = walker.obs_to_state(obs, self.command, t)
         self.pub_joints.publish(
             io.joint_state_msg(walker.JOINT_NAMES, s.joint_position, s.joint_velocity, s.joint_effort, t, m["joints"])
@@ -137,8 +140,9 @@ class Box2DStandIn(Node):
             io.joint_state_msg(walker.FOOT_NAMES, s.foot_contact, self._zeros2, self._zeros2, t, m["feet"])
         )
         self.pub_priv.publish(io.privileged_msg(reward, terminated, truncated, t, m["priv"]))
-        m["clock"].clock = io.to_time(t)
-        self.pub_clock.publish(m["clock"])
+        if self.lockstep:
+            m["clock"].clock = io.to_time(t)
+            self.pub_clock.publish(m["clock"])
 
 
 def main(args: list[str] | None = None) -> int:
