@@ -31,6 +31,7 @@ from sac_robot.core.replay import ChunkStore, ReplayBuffer
 from sac_robot.core.wire import decode_ack
 from sac_robot.nodes import ros_io as io
 from sac_robot.policy_runtime import FrozenPolicy
+from sac_robot.training.learner_core import RESET_COLUMNS
 from sac_robot.training.run_log import PROGRESS_COLUMNS
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -222,8 +223,11 @@ def test_train_sim_runs_to_completion(tmp_path: Path, ros_env: dict[str, str], p
     with open(run_dir / "progress.csv", newline="") as f:
         reader = csv.DictReader(f)
         rows = list(reader)
-    assert reader.fieldnames == PROGRESS_COLUMNS
+    # the train columns, then the robot's reset statistics (summed over collectors, docs/topics.md)
+    assert reader.fieldnames == PROGRESS_COLUMNS + RESET_COLUMNS
     assert rows, "no evaluation row: the collector never evaluated a policy"
+    assert all(int(r["resets"]) >= 1 for r in rows)
+    assert all(("terminated" in r["reset_reasons"]) or ("time limit" in r["reset_reasons"]) for r in rows)
     assert all(math.isfinite(float(r["eval_return_mean"])) and float(r["eval_len_mean"]) >= 1 for r in rows)
     assert any(int(r["updates"]) > 0 for r in rows)  # evaluations ran a trained policy
 

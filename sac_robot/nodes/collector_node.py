@@ -34,6 +34,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -57,6 +58,9 @@ from sac_robot.robot.safety import SafetyLayer
 from sac_robot.robot.state import RobotState
 
 MISSED_DEADLINE_FACTOR = 1.5  # a control period longer than this × nominal is a missed deadline
+
+
+JOINT_FIELDS = ("position", "velocity", "effort")
 
 
 class CollectorNode(LifecycleNode):
@@ -205,16 +209,17 @@ class CollectorNode(LifecycleNode):
         self.pub_tr = self.create_publisher(UInt8MultiArray, io.TRANSITIONS, io.TRANSITIONS_QOS)
         self.pub_ep = self.create_publisher(String, io.EPISODES, io.EPISODES_QOS)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_subscription(io.JointState, io.JOINT_STATES, self.on_joint_states, sensor_qos)
-        self.create_subscription(io.Imu, io.IMU, self.on_imu, sensor_qos)
+        raw = {"raw": True}  # the callbacks get serialized bytes (see on_joint_states)
+        self.create_subscription(io.JointState, io.JOINT_STATES, self.on_joint_states, sensor_qos, **raw)
+        self.create_subscription(io.Imu, io.IMU, self.on_imu, sensor_qos, **raw)
         if "odom" in self.needs:
-            self.create_subscription(io.Odometry, io.ODOM, self.on_odom, sensor_qos)
+            self.create_subscription(io.Odometry, io.ODOM, self.on_odom, sensor_qos, **raw)
         if "scan" in self.needs:
-            self.create_subscription(io.LaserScan, io.SCAN, self.on_scan, sensor_qos)
+            self.create_subscription(io.LaserScan, io.SCAN, self.on_scan, sensor_qos, **raw)
         if "foot_contacts" in self.needs:
-            self.create_subscription(io.JointState, io.FOOT_CONTACTS, self.on_feet, sensor_qos)
+            self.create_subscription(io.JointState, io.FOOT_CONTACTS, self.on_feet, sensor_qos, **raw)
         if "privileged" in self.needs:
-            self.create_subscription(io.Vector3Stamped, io.PRIVILEGED, self.on_privileged, sensor_qos)
+            self.create_subscription(io.Vector3Stamped, io.PRIVILEGED, self.on_privileged, sensor_qos, **raw)
         self.create_subscription(Bool, io.ESTOP, self.on_estop, io.ESTOP_QOS)
         self.create_subscription(Bool, io.GLOBAL_ESTOP, self.on_estop, io.ESTOP_QOS)
         self.create_subscription(UInt8MultiArray, io.POLICY, self.on_policy, io.POLICY_QOS)
@@ -272,42 +277,43 @@ class CollectorNode(LifecycleNode):
         self.counters["bad_messages"] += 1
         self.get_logger().warning(f"message rejected: {err}", throttle_duration_sec=1.0)
 
-    def on_joint_states(self, msg: io.JointState) -> None:
+    # Sensor topics arrive raw (serialized bytes): ros_io reads just the fields needed, several times faster
+    # than rclpy's conversion to message objects (nodes/cdr.py), with the same checks.
+    def _store_raw(self, key: str, read: Callable[[], tuple[object, float]]) -> None:
         try:
-            self._store("joint_states", self.joints.read(msg), io.from_time(msg.header.stamp))
+            value, stamp = read()
         except io.MessageError as err:
             self._reject(err)
-
-    def on_imu(self, msg: io.Imu) -> None:
-        try:
-            self._store("imu", io.read_imu(msg), io.from_time(msg.header.stamp))
-        except io.MessageError as err:
-            self._reject(err)
-
-    def on_odom(self, msg: io.Odometry) -> None:
-        try:
-            self._store("odom", io.read_odom(msg), io.from_time(msg.header.stamp))
-        except io.MessageError as err:
-            self._reject(err)
-
-    def on_scan(self, msg: io.LaserScan) -> None:
-        try:
-            self._store("scan", io.read_scan(msg), io.from_time(msg.header.stamp))
-        except io.MessageError as err:
-            self._reject(err)
-
-    def on_feet(self, msg: io.JointState) -> None:
-        try:
-            self._store("foot_contacts", self.feet.read(msg, ("position",))[0], io.from_time(msg.header.stamp))
-        except io.MessageError as err:
-            self._reject(err)
-
-    def on_privileged(self, msg: io.Vector3Stamped) -> None:
-        v = msg.vector
-        if not (math.isfinite(v.x) and math.isfinite(v.y) and math.isfinite(v.z)):
-            self._reject(io.MessageError(f"{io.PRIVILEGED}: contains NaN or inf"))
             return
-        self._store("privileged", Signals(v.x, v.y > 0.5, v.z > 0.5), io.from_time(msg.header.stamp))
+        self._store(key, value, stamp)
+
+    def on_joint_states(self, data: bytes) -> None:
+        self._store_raw("joint_states", lambda: io.raw_joint_state(data, self.joints, JOINT_FIELDS))
+
+    def on_imu(self, data: bytes) -> None:
+        self._store_raw("imu", lambda: io.raw_imu(data))
+
+    def on_odom(self, data: bytes) -> None:
+        self._store_raw("odom", lambda: io.raw_odom(data))
+
+    def on_scan(self, data: bytes) -> None:
+        self._store_raw("scan", lambda: io.raw_scan(data))
+
+    def on_feet(self, data: bytes) -> None:
+        def read() -> tuple[object, float]:
+            (contacts,), stamp = io.raw_joint_state(data, self.feet, ("position",))
+            return contacts, stamp
+
+        self._store_raw("foot_contacts", read)
+
+    def on_privileged(self, data: bytes) -> None:
+        def read() -> tuple[object, float]:
+            (x, y, z), stamp = io.raw_vector3_stamped(data)
+            if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(z)):
+                raise io.MessageError(f"{io.PRIVILEGED}: contains NaN or inf")
+            return Signals(x, y > 0.5, z > 0.5), stamp
+
+        self._store_raw("privileged", read)
 
     def _state(self) -> RobotState:
         return io.robot_state(self.latest, max(self.stamps["joint_states"], self.stamps["imu"]))

@@ -9,6 +9,8 @@ raise MessageError with a reason the node logs and counts; nothing malformed rea
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from builtin_interfaces.msg import Time
@@ -16,8 +18,10 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Vector3Stamped
 from nav_msgs.msg import Odometry
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Imu, JointState, LaserScan
 
+from sac_robot.nodes import cdr
 from sac_robot.robot.state import RobotState
 
 # Robot topics (relative: a robot's namespace applies).
@@ -89,15 +93,19 @@ class JointOrder:
         return idx
 
     def read(self, msg: JointState, fields: tuple[str, ...] = ("position", "velocity", "effort")) -> list[np.ndarray]:
-        idx = self.index(msg.name)
+        return self.read_arrays(msg.name, {f: getattr(msg, f) for f in fields})
+
+    def read_arrays(self, msg_names: list[str], arrays: dict[str, object]) -> list[np.ndarray]:
+        """The named fields (position, velocity, effort) in the configured joint order, checked."""
+        idx = self.index(msg_names)
         out = []
-        for f in fields:
-            values = np.asarray(getattr(msg, f), dtype=np.float64)
+        for f, raw in arrays.items():
+            values = np.asarray(raw, dtype=np.float64)
             if len(values) == 0 and f == "effort":
                 out.append(np.zeros(len(self.names)))
                 continue
-            if len(values) != len(msg.name):
-                raise MessageError(f"{self.topic}: {f} has {len(values)} values for {len(msg.name)} names")
+            if len(values) != len(msg_names):
+                raise MessageError(f"{self.topic}: {f} has {len(values)} values for {len(msg_names)} names")
             v = values[idx]
             if not np.all(np.isfinite(v)):
                 raise MessageError(f"{self.topic}: {f} contains NaN or inf")
@@ -155,8 +163,10 @@ def imu_msg(
 
 def read_imu(msg: Imu) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     o, g, a = msg.orientation, msg.angular_velocity, msg.linear_acceleration
-    q = np.array([o.x, o.y, o.z, o.w])
-    gyro, accel = np.array([g.x, g.y, g.z]), np.array([a.x, a.y, a.z])
+    return check_imu(np.array([o.x, o.y, o.z, o.w]), np.array([g.x, g.y, g.z]), np.array([a.x, a.y, a.z]))
+
+
+def check_imu(q: np.ndarray, gyro: np.ndarray, accel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not (np.all(np.isfinite(q)) and np.all(np.isfinite(gyro)) and np.all(np.isfinite(accel))):
         raise MessageError(f"{IMU}: contains NaN or inf")
     norm = float(np.linalg.norm(q))
@@ -189,7 +199,10 @@ def odom_msg(
 def read_odom(msg: Odometry) -> tuple[np.ndarray, np.ndarray]:
     """(base position in the odom frame, base linear velocity in the body frame, as nav_msgs defines twist)."""
     p, v = msg.pose.pose.position, msg.twist.twist.linear
-    pos, vel = np.array([p.x, p.y, p.z]), np.array([v.x, v.y, v.z])
+    return check_odom(np.array([p.x, p.y, p.z]), np.array([v.x, v.y, v.z]))
+
+
+def check_odom(pos: np.ndarray, vel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if not (np.all(np.isfinite(pos)) and np.all(np.isfinite(vel))):
         raise MessageError(f"{ODOM}: contains NaN or inf")
     return pos, vel
@@ -205,7 +218,10 @@ def scan_msg(ranges: np.ndarray, range_max: float, stamp: float, frame: str, msg
 
 
 def read_scan(msg: LaserScan, expected: int | None = None) -> np.ndarray:
-    r = np.asarray(msg.ranges, dtype=np.float64)
+    return check_scan(np.asarray(msg.ranges, dtype=np.float64), expected)
+
+
+def check_scan(r: np.ndarray, expected: int | None = None) -> np.ndarray:
     if expected is not None and len(r) != expected:
         raise MessageError(f"{SCAN}: {len(r)} ranges, expected {expected}")
     if not np.all(np.isfinite(r)):
@@ -243,3 +259,54 @@ def require_local_discovery() -> None:
         logging.getLogger("sac_robot").warning(
             "ROS_AUTOMATIC_DISCOVERY_RANGE is not set: DDS discovery will multicast on every network interface"
         )
+
+
+# --- raw (serialized) messages: the collector's lockstep hot path (nodes/cdr.py says why) ---------------
+
+
+def _raw(topic: str, data: bytes, parse: Callable[[bytes], Any], msg_type: type) -> Any:
+    """``parse`` the bytes; a foreign encoding goes to rclpy's deserializer (a message object comes back)."""
+    try:
+        return parse(data)
+    except cdr.CdrError as err:
+        if "little-endian" not in str(err):
+            raise MessageError(f"{topic}: {err}") from None
+        return deserialize_message(data, msg_type)
+
+
+def raw_joint_state(data: bytes, order: JointOrder, fields: tuple[str, ...]) -> tuple[list[np.ndarray], float]:
+    got = _raw(order.topic, data, cdr.joint_state, JointState)
+    if isinstance(got, JointState):
+        return order.read(got, fields), from_time(got.header.stamp)
+    stamp, names, pos, vel, eff = got
+    arrays = {"position": pos, "velocity": vel, "effort": eff}
+    return order.read_arrays(names, {f: arrays[f] for f in fields}), stamp
+
+
+def raw_imu(data: bytes) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], float]:
+    got = _raw(IMU, data, cdr.imu, Imu)
+    if isinstance(got, Imu):
+        return read_imu(got), from_time(got.header.stamp)
+    return check_imu(*got[1:]), got[0]
+
+
+def raw_odom(data: bytes) -> tuple[tuple[np.ndarray, np.ndarray], float]:
+    got = _raw(ODOM, data, cdr.odometry, Odometry)
+    if isinstance(got, Odometry):
+        return read_odom(got), from_time(got.header.stamp)
+    return check_odom(*got[1:]), got[0]
+
+
+def raw_scan(data: bytes, expected: int | None = None) -> tuple[np.ndarray, float]:
+    got = _raw(SCAN, data, cdr.laser_scan, LaserScan)
+    if isinstance(got, LaserScan):
+        return read_scan(got, expected), from_time(got.header.stamp)
+    return check_scan(got[1], expected), got[0]
+
+
+def raw_vector3_stamped(data: bytes) -> tuple[tuple[float, float, float], float]:
+    got = _raw(PRIVILEGED, data, cdr.vector3_stamped, Vector3Stamped)
+    if isinstance(got, Vector3Stamped):
+        v = got.vector
+        return (v.x, v.y, v.z), from_time(got.header.stamp)
+    return got[1:], got[0]
