@@ -98,13 +98,16 @@ def test_position_commands_always_within_limits(steps, margin, fraction, alpha) 
     lower, upper = HARD_LOWER + margin, HARD_UPPER - margin
     max_step = fraction * DESC.array("velocity") * DT
     previous = None
-    for result in run_steps(layer, steps):
+    for (_, _, _, qd, _, _), result in zip(steps, run_steps(layer, steps)):
         cmd = result.command
         assert cmd.dtype == np.float64 and cmd.shape == (J,)
         assert np.all(np.isfinite(cmd))
         assert np.all(cmd >= lower) and np.all(cmd <= upper)
         if previous is not None:
             assert np.all(np.abs(cmd - previous) <= max_step + 1e-12)
+            if not result.safe_mode:  # a joint already beyond its rated speed is never pushed further that way
+                overspeed = np.abs(np.asarray(qd, dtype=float)) > DESC.array("velocity")
+                assert not np.any(overspeed & ((cmd - previous) * np.asarray(qd, dtype=float) > 1e-12))
         if not result.safe_mode and result.reasons:
             assert result.intervened
         previous = cmd

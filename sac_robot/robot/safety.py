@@ -152,7 +152,8 @@ class SafetyLayer:
                 f"position_margin ({margin} rad) leaves no range for joints {cramped}: "
                 "it must be below half of each joint's range"
             )
-        self.max_velocity = config.max_velocity_fraction * description.array("velocity")
+        self.velocity_limit = description.array("velocity")
+        self.max_velocity = config.max_velocity_fraction * self.velocity_limit
         self.max_step = self.max_velocity * self.control_period_s
         self.max_effort = config.max_effort_fraction * description.array("effort")
         self.home = np.clip(description.array("home"), self.lower, self.upper)
@@ -295,6 +296,13 @@ class SafetyLayer:
         step = np.clip(delta, -self.max_step, self.max_step)  # target moves no faster than fraction*velocity
         if np.any(step != delta):
             reasons.append(RATE_LIMIT)
+        # Speed-aware: a stiff PD can overshoot a slow target; a joint measured beyond its rated velocity is not
+        # pushed further that way (its target holds, the PD's damping slows it).
+        qd = state.joint_velocity
+        overspeed = (np.abs(qd) > self.velocity_limit) & (step * qd > 0)
+        if np.any(overspeed):
+            step = np.where(overspeed, 0.0, step)
+            reasons.append(VELOCITY_LIMIT)
         command = np.clip(prev + step, self.lower, self.upper)  # guards against rounding only
         self._last_target = command
         return command.copy()
