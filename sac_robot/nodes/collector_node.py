@@ -54,7 +54,7 @@ from sac_robot.robot.collector_loop import CollectorLoop, Signals
 from sac_robot.robot.deploy_check import LatencyWindow
 from sac_robot.robot.pipeline import build_pipeline, parse_robot_config
 from sac_robot.robot.reset import ResetPhase, ResetRoutine
-from sac_robot.robot.safety import SafetyLayer
+from sac_robot.robot.safety import LEARNER_GONE, SafetyLayer
 from sac_robot.robot.state import RobotState
 
 MISSED_DEADLINE_FACTOR = 1.5  # a control period longer than this × nominal is a missed deadline
@@ -367,7 +367,10 @@ class CollectorNode(LifecycleNode):
         self.last_step_time = time.monotonic()
         self._swap_policy()
         signals = self.latest.get("privileged")
-        result = self.loop.step(self._state(), signals, now)
+        if self._learner_gone() and self.pipe.cfg.on_learner_gone == "safe_mode":
+            result = self.loop.hold(self._state(), now, LEARNER_GONE)
+        else:
+            result = self.loop.step(self._state(), signals, now)
         self.counters["steps"] += 1
         if result.command is not None:
             self.pub_cmd.publish(Float64MultiArray(data=result.command.tolist()))
@@ -391,11 +394,21 @@ class CollectorNode(LifecycleNode):
             "reasons": stats.reasons,
         }
 
+    def _learner_gone(self) -> bool:
+        """Real time: transitions wait for an acknowledgement that has not come for policy_timeout_s."""
+        silent = time.monotonic() - self.last_ack_time
+        return not self.lockstep and bool(self.loop.unacked) and silent > self.pipe.cfg.policy_timeout_s
+
     def _learner_status(self) -> str:
         """What the operator needs to know about the learner: silent learners are said out loud."""
         silent = time.monotonic() - self.last_ack_time
         if self.loop.unacked and silent > self.pipe.cfg.policy_timeout_s:
-            action = "holding (waiting for it)" if self.waiting_learner else "running the last policy"
+            if self.waiting_learner:
+                action = "holding (waiting for it)"
+            elif self.pipe.cfg.on_learner_gone == "safe_mode" and not self.lockstep:
+                action = "safe mode until it is back (on_learner_gone: safe_mode)"
+            else:
+                action = "running the last policy" if self.loop.policy is not None else "acting randomly as before"
             return f"no acknowledgement for {silent:.0f} s: {action}; {self.loop.unacked_count} transitions kept"
         return "ok" if self.last_policy_time else "no policy yet (random actions)"
 

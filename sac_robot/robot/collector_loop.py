@@ -228,6 +228,12 @@ class CollectorLoop:
             and self.steps_since_eval >= self.cfg.eval_every_steps
         )
 
+    def hold(self, state: RobotState | None, now: float, reason: str) -> StepResult:
+        """Safe mode for a reason of the node's (the learner is gone): no transition, the episode ends here."""
+        safe = self.safety.hold(state, now, reason)
+        self.abort_episode()
+        return StepResult(command=safe.command, intervened=True, blind=True)
+
     def prev_action_command(self) -> np.ndarray:
         """The last action as a command (what the safety layer replaces with its safe mode when blind)."""
         return self.pipe.action_to_command(self.prev_action)

@@ -77,7 +77,14 @@ class RobotRunConfig(BaseModel):
     eval_every_steps: int = Field(default=10_000, ge=1, description="collector steps between evaluation rounds")
     eval_episodes: int = Field(default=5, ge=0)
     unacked_limit: int = Field(default=100_000, ge=1, description="transitions kept for re-sending until acked")
-    policy_timeout_s: float = Field(default=30.0, gt=0, description="learner silent this long is reported")
+    policy_timeout_s: float = Field(
+        default=5.0, gt=0, description="no acknowledgement from the learner for this long: it is gone (reported)"
+    )
+    on_learner_gone: Literal["run_last_policy", "safe_mode"] = Field(
+        default="run_last_policy",
+        description="real time, while the learner is gone: keep acting with the last policy (and keep every "
+        "transition for it), or hold the safety layer's safe mode and collect nothing",
+    )
 
 
 @dataclass

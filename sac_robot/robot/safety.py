@@ -40,6 +40,7 @@ RATE_LIMIT = "rate_limit"
 EFFORT_LIMIT = "effort_limit"
 VELOCITY_LIMIT = "velocity_limit"
 FELL = "fell"
+LEARNER_GONE = "learner_gone"
 
 _SAFE_MODES_FOR = {"position": ("hold",), "effort": ("damping", "zero_effort")}
 
@@ -405,6 +406,18 @@ class SafetyLayer:
     def in_safe_mode(self) -> bool:
         """True while latched or when the last command was the safe-mode command (or none was made yet)."""
         return self._estop_latched or self._last_result is None or self._last_result.safe_mode
+
+    def hold(self, state: RobotState | None, now: float, reason: str) -> SafetyResult:
+        """The safe-mode command for a reason outside the layer (e.g. the learner is gone), counted and logged."""
+        trusted = state is not None and not self.blind_reasons(state, now)
+        result = SafetyResult(
+            command=self._safe_command(state, trusted=trusted), intervened=True, reasons=[reason], safe_mode=True
+        )
+        self._count(reason)
+        self.interventions += 1
+        self._log.append(Intervention(float(now), (reason,), True))
+        self._last_result = result
+        return result
 
     @property
     def estop_latched(self) -> bool:
