@@ -9,6 +9,7 @@ mode, never in a crash of the control loop or a command outside the limits.
   safe mode, and motion again when the delay goes)
 * the simulator (Box2D stand-in) killed and restarted mid-run: the collector notices the stall, waits for the
   reset service, and training continues on the restarted simulator
+* the learner gone: the collector says so, and with on_learner_gone: safe_mode holds the robot
 
 Synthetic-sensor rigs come from test_hardware.py (same 50 Hz quadruped_hw collector, armed with `sac-robot
 arm`). Each test runs on its own ROS domain, limited to localhost, and stops every process it starts. The
@@ -38,6 +39,7 @@ from test_hardware import (
     STARTUP_S,
     held,
     hw50_config,
+    hw_config,
     node_cmd,
     scaled_policy_bytes,
     start_collector,
@@ -237,3 +239,33 @@ def test_stand_in_killed_and_restarted_training_continues(rig: Any, tmp_path: Pa
     print(
         f"stand-in restart: stalled at {down['steps']} steps, {after['steps']} after; status '{down['reset_status']}'"
     )
+
+
+def test_learner_gone_is_said_and_the_safe_mode_config_holds_the_robot(rig: Any, tmp_path: Path) -> None:
+    """No learner ever answers: after policy_timeout_s the collector says so, and with on_learner_gone:
+    safe_mode it holds the safety layer's safe mode (the hold pose) and collects nothing."""
+    procs = rig.procs
+    config = hw_config(
+        tmp_path,
+        "gone",
+        control_rate_hz=RATE_HZ,
+        episode_seconds=600,
+        on_learner_gone="safe_mode",
+        policy_timeout_s=1.0,
+    )
+    start_collector(procs, config)
+    obs = rig.observer("collector")
+    rig.sensors(obs)
+    procs.arm()
+    obs.wait_training()
+    diag = obs.wait_diag(
+        lambda d: "no acknowledgement" in d["learner"], 15.0, "the collector to say the learner is gone"
+    )
+    assert "safe mode until it is back" in diag["learner"], diag["learner"]
+    obs.spin_for(1.0)
+    recent = [c for _, c in obs.commands[-20:]]
+    assert len(recent) == 20 and all(held(recent)[1:]), "commands moved while the learner was gone"
+    transitions = int(obs.diag()["transitions"])
+    diag = obs.wait_diag(lambda d: int(d.get("count.learner_gone", 0)) > RATE_HZ, 10.0, "safe-mode steps counted")
+    assert int(diag["transitions"]) == transitions, "transitions were collected in safe mode"
+    procs.check_alive("collector")
