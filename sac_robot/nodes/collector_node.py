@@ -34,7 +34,6 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -48,9 +47,10 @@ from std_srvs.srv import Trigger
 from sac_robot.core.config import load_config
 from sac_robot.core.wire import VersionGate, WireError, accept_policy, decode_ack, encode_transitions, load_key
 from sac_robot.nodes import ros_io as io
+from sac_robot.nodes.sensors import SensorCache
 from sac_robot.nodes.spin import run_node
 from sac_robot.policy_runtime import FrozenPolicy, PolicyFormatError
-from sac_robot.robot.collector_loop import CollectorLoop, Signals
+from sac_robot.robot.collector_loop import CollectorLoop
 from sac_robot.robot.deploy_check import LatencyWindow
 from sac_robot.robot.pipeline import build_pipeline, parse_robot_config
 from sac_robot.robot.reset import ResetPhase, ResetRoutine
@@ -58,9 +58,6 @@ from sac_robot.robot.safety import LEARNER_GONE, SafetyLayer
 from sac_robot.robot.state import RobotState
 
 MISSED_DEADLINE_FACTOR = 1.5  # a control period longer than this × nominal is a missed deadline
-
-
-JOINT_FIELDS = ("position", "velocity", "effort")
 
 
 class CollectorNode(LifecycleNode):
@@ -174,11 +171,7 @@ class CollectorNode(LifecycleNode):
         epoch = int(time.time() * 1000)  # a new epoch per configure: sequence numbers restart at 0
         self.loop = CollectorLoop(self.pipe, self.safety, self.collector_id, epoch, seed)
         self.utd, self.learning_starts = self.cfg.sac.utd, self.cfg.sac.learning_starts
-        self.joints = io.JointOrder(self.pipe.description.joint_names, io.JOINT_STATES)
-        self.feet = io.JointOrder(self.pipe.description.feet, io.FOOT_CONTACTS)
         self.needs = set(self.pipe.needs) | ({"privileged"} if "privileged" in (rc.reward, rc.termination) else set())
-        self.latest: dict[str, object] = {}
-        self.stamps: dict[str, float] = {}
         self.last_step_stamp = -1.0
         self.resetting = False
         self.waiting_learner = False
@@ -209,17 +202,10 @@ class CollectorNode(LifecycleNode):
         self.pub_tr = self.create_publisher(UInt8MultiArray, io.TRANSITIONS, io.TRANSITIONS_QOS)
         self.pub_ep = self.create_publisher(String, io.EPISODES, io.EPISODES_QOS)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        raw = {"raw": True}  # the callbacks get serialized bytes (see on_joint_states)
-        self.create_subscription(io.JointState, io.JOINT_STATES, self.on_joint_states, sensor_qos, **raw)
-        self.create_subscription(io.Imu, io.IMU, self.on_imu, sensor_qos, **raw)
-        if "odom" in self.needs:
-            self.create_subscription(io.Odometry, io.ODOM, self.on_odom, sensor_qos, **raw)
-        if "scan" in self.needs:
-            self.create_subscription(io.LaserScan, io.SCAN, self.on_scan, sensor_qos, **raw)
-        if "foot_contacts" in self.needs:
-            self.create_subscription(io.JointState, io.FOOT_CONTACTS, self.on_feet, sensor_qos, **raw)
-        if "privileged" in self.needs:
-            self.create_subscription(io.Vector3Stamped, io.PRIVILEGED, self.on_privileged, sensor_qos, **raw)
+        self.sensors = SensorCache(
+            self, self.pipe.description, self.needs, sensor_qos, self.safety, self.counters, self.on_sensor
+        )
+        self.latest, self.stamps = self.sensors.latest, self.sensors.stamps
         self.create_subscription(Bool, io.ESTOP, self.on_estop, io.ESTOP_QOS)
         self.create_subscription(Bool, io.GLOBAL_ESTOP, self.on_estop, io.ESTOP_QOS)
         self.create_subscription(UInt8MultiArray, io.POLICY, self.on_policy, io.POLICY_QOS)
@@ -248,19 +234,12 @@ class CollectorNode(LifecycleNode):
             f"collector {self.collector_id} configured ({'lockstep' if self.lockstep else f'{rc.control_rate_hz} Hz'})"
         )
 
-    # --- sensors -------------------------------------------------------------------------------
-    def _store(self, key: str, value: object, stamp: float) -> None:
-        if stamp < self.stamps.get(key, -math.inf):  # out of order: never let old data replace newer
-            self.counters["out_of_order"] += 1
-            self.get_logger().warning(
-                f"{key}: message stamped {stamp:.6f} s is older than the last one ({self.stamps[key]:.6f} s); dropped",
-                throttle_duration_sec=1.0,
-            )
-            return
-        self.latest[key] = value
-        self.stamps[key] = stamp
-        if key in ("joint_states", "imu"):
-            self.safety.note_sensor(key, stamp)
+    # --- sensors (nodes/sensors.py reads, checks and stores them) -------------------------------
+    def _reject(self, err: Exception) -> None:
+        self.counters["bad_messages"] += 1
+        self.get_logger().warning(f"message rejected: {err}", throttle_duration_sec=1.0)
+
+    def on_sensor(self, key: str) -> None:
         if self.lockstep:
             self.try_step()
 
@@ -269,54 +248,11 @@ class CollectorNode(LifecycleNode):
         self.get_logger().warning(
             f"time jumped back by {-jump.delta.nanoseconds * 1e-9:.3f} s (simulator restarted?): stamps start over"
         )
-        self.stamps.clear()
-        self.latest.clear()
+        self.sensors.clear()
         self.last_step_stamp = -math.inf
 
-    def _reject(self, err: Exception) -> None:
-        self.counters["bad_messages"] += 1
-        self.get_logger().warning(f"message rejected: {err}", throttle_duration_sec=1.0)
-
-    # Sensor topics arrive raw (serialized bytes): ros_io reads just the fields needed, several times faster
-    # than rclpy's conversion to message objects (nodes/cdr.py), with the same checks.
-    def _store_raw(self, key: str, read: Callable[[], tuple[object, float]]) -> None:
-        try:
-            value, stamp = read()
-        except io.MessageError as err:
-            self._reject(err)
-            return
-        self._store(key, value, stamp)
-
-    def on_joint_states(self, data: bytes) -> None:
-        self._store_raw("joint_states", lambda: io.raw_joint_state(data, self.joints, JOINT_FIELDS))
-
-    def on_imu(self, data: bytes) -> None:
-        self._store_raw("imu", lambda: io.raw_imu(data))
-
-    def on_odom(self, data: bytes) -> None:
-        self._store_raw("odom", lambda: io.raw_odom(data))
-
-    def on_scan(self, data: bytes) -> None:
-        self._store_raw("scan", lambda: io.raw_scan(data))
-
-    def on_feet(self, data: bytes) -> None:
-        def read() -> tuple[object, float]:
-            (contacts,), stamp = io.raw_joint_state(data, self.feet, ("position",))
-            return contacts, stamp
-
-        self._store_raw("foot_contacts", read)
-
-    def on_privileged(self, data: bytes) -> None:
-        def read() -> tuple[object, float]:
-            (x, y, z), stamp = io.raw_vector3_stamped(data)
-            if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(z)):
-                raise io.MessageError(f"{io.PRIVILEGED}: contains NaN or inf")
-            return Signals(x, y > 0.5, z > 0.5), stamp
-
-        self._store_raw("privileged", read)
-
     def _state(self) -> RobotState:
-        return io.robot_state(self.latest, max(self.stamps["joint_states"], self.stamps["imu"]))
+        return self.sensors.state()
 
     # --- the control step ----------------------------------------------------------------------
     def try_step(self) -> None:

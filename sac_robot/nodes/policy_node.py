@@ -32,6 +32,7 @@ from std_srvs.srv import Trigger
 
 from sac_robot.core.config import ConfigError, load_config
 from sac_robot.nodes import ros_io as io
+from sac_robot.nodes.sensors import SensorCache
 from sac_robot.nodes.spin import run_node
 from sac_robot.policy_runtime import FrozenPolicy, PolicyFormatError
 from sac_robot.robot.deploy_check import (
@@ -86,13 +87,9 @@ class PolicyNode(Node):
 
         self.safety = SafetyLayer(rc.safety, self.pipe.description, self.period)
         self.loop = DeployStep(self.pipe, self.policy, self.safety)
-        self.joints = io.JointOrder(self.pipe.description.joint_names, io.JOINT_STATES)
-        self.feet = io.JointOrder(self.pipe.description.feet, io.FOOT_CONTACTS)
         self.needs = set(observation_needs(self.pipe))
         # Odometry is optional unless observed: the safety layer's base-height fall check uses it when present.
         self.wants_odom = "odom" in self.needs or rc.safety.min_base_height is not None
-        self.latest: dict[str, object] = {}
-        self.stamps: dict[str, float] = {}
         self.counters = {"steps": 0, "waiting_for_sensors": 0, "bad_messages": 0, "step_errors": 0, "late_steps": 0}
         window = max(1, round(window_s * self.rate))
         self.latency = LatencyWindow(window)  # newest sensor header stamp → command published
@@ -103,14 +100,9 @@ class PolicyNode(Node):
         qos = io.SENSOR_QOS
         self.pub_cmd = self.create_publisher(Float64MultiArray, io.JOINT_COMMANDS, io.COMMAND_QOS)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_subscription(io.JointState, io.JOINT_STATES, self.on_joint_states, qos)
-        self.create_subscription(io.Imu, io.IMU, self.on_imu, qos)
-        if self.wants_odom:
-            self.create_subscription(io.Odometry, io.ODOM, self.on_odom, qos)
-        if "foot_contacts" in self.needs:
-            self.create_subscription(io.JointState, io.FOOT_CONTACTS, self.on_feet, qos)
-        if "scan" in self.needs:
-            self.create_subscription(io.LaserScan, io.SCAN, self.on_scan, qos)
+        topics = self.needs | ({"odom"} if self.wants_odom else set())
+        self.sensors = SensorCache(self, self.pipe.description, topics, qos, self.safety, self.counters, self.on_sensor)
+        self.latest, self.stamps = self.sensors.latest, self.sensors.stamps
         self.create_subscription(Bool, io.ESTOP, self.on_estop, io.ESTOP_QOS)
         self.create_subscription(Bool, io.GLOBAL_ESTOP, self.on_estop, io.ESTOP_QOS)
         self.create_service(Trigger, io.RESUME, self.on_resume)
@@ -126,24 +118,9 @@ class PolicyNode(Node):
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    # --- sensors -------------------------------------------------------------------------------
-    def _store(self, key: str, value: object, stamp: float) -> None:
-        self.latest[key] = value
-        self.stamps[key] = stamp
-        if key in ("joint_states", "imu"):
-            self.safety.note_sensor(key, stamp)
-
-    def _reject(self, err: Exception) -> None:
-        self.counters["bad_messages"] += 1
-        self.get_logger().warning(f"message rejected: {err}", throttle_duration_sec=1.0)
-
-    def on_joint_states(self, msg: io.JointState) -> None:
-        try:
-            self._store("joint_states", self.joints.read(msg), io.from_time(msg.header.stamp))
-        except io.MessageError as err:
-            self._reject(err)
-            return
-        if self.trigger == "joint_states" and self._since_last_step() >= 0.8 * self.period:
+    # --- sensors (nodes/sensors.py reads, checks and stores them) -------------------------------
+    def on_sensor(self, key: str) -> None:
+        if key == "joint_states" and self.trigger == "joint_states" and self._since_last_step() >= 0.8 * self.period:
             self.on_control()
 
     def _since_last_step(self) -> float:
@@ -152,30 +129,6 @@ class PolicyNode(Node):
     def on_timer(self) -> None:
         if self.trigger == "timer" or self._since_last_step() >= 1.5 * self.period:
             self.on_control()
-
-    def on_imu(self, msg: io.Imu) -> None:
-        try:
-            self._store("imu", io.read_imu(msg), io.from_time(msg.header.stamp))
-        except io.MessageError as err:
-            self._reject(err)
-
-    def on_odom(self, msg: io.Odometry) -> None:
-        try:
-            self._store("odom", io.read_odom(msg), io.from_time(msg.header.stamp))
-        except io.MessageError as err:
-            self._reject(err)
-
-    def on_feet(self, msg: io.JointState) -> None:
-        try:
-            self._store("foot_contacts", self.feet.read(msg, ("position",))[0], io.from_time(msg.header.stamp))
-        except io.MessageError as err:
-            self._reject(err)
-
-    def on_scan(self, msg: io.LaserScan) -> None:
-        try:
-            self._store("scan", io.read_scan(msg), io.from_time(msg.header.stamp))
-        except io.MessageError as err:
-            self._reject(err)
 
     def _state(self) -> RobotState:
         return io.robot_state(self.latest, max(self.stamps.values()))  # the newest sensor message used
