@@ -545,6 +545,7 @@ class CollectorNode(LifecycleNode):
             episodes=self.loop.episodes,
             unacked=self.loop.unacked_count,
             dropped_unacked=self.loop.dropped_unacked,
+            spilled_to_disk=self.loop.unacked.spilled_count,
             policy_version=self.loop.policy_version,
             learner=self._learner_status(),
         )
@@ -563,7 +564,7 @@ class CollectorNode(LifecycleNode):
         self.pub_diag.publish(io.diagnostics_msg(name, self.collector_id, level, message, values, now))
 
     def close(self) -> None:
-        """Queue what is left; it is kept (unacked) only in memory, so send it while the context lives."""
+        """Send what is left while the context lives; say what was never acknowledged and where it is."""
         if self.loop is None:
             return  # never configured: nothing collected
         batch = self.loop.take_batch(force=True)
@@ -572,6 +573,12 @@ class CollectorNode(LifecycleNode):
                 self.pub_tr.publish(UInt8MultiArray(data=encode_transitions(batch, self.key)))
             except RuntimeError as err:  # RCLError: the context may already be shut down by the signal handler
                 self.get_logger().warning(f"could not send the last {batch.count} transitions: {err}")
+        store = self.loop.unacked
+        if store.spilled_count:
+            self.get_logger().warning(
+                f"{store.count} transitions unacknowledged at exit; {store.spilled_count} of them in {store.spill_dir}"
+            )
+        store.close()
 
 
 def main(args: list[str] | None = None) -> int:

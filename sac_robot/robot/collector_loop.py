@@ -11,8 +11,9 @@ never stored.
 
 from __future__ import annotations
 
-from collections import deque
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from sac_robot.robot.rewards import RewardConfig, compute_reward
 from sac_robot.robot.safety import SafetyLayer
 from sac_robot.robot.state import RobotState
 from sac_robot.robot.terminations import TerminationConfig, check_fall
+from sac_robot.robot.unacked import UnackedStore
 
 
 @dataclass
@@ -101,6 +103,18 @@ def episode_outcome(
     return float(reward), bool(terminated), bool(truncated and not terminated)
 
 
+def spill_dir(cfg: RobotRunConfig, collector_id: str, epoch: int) -> Path:
+    """Where this collector run spills unacknowledged transitions: robot.spill_dir, by default under
+    $XDG_STATE_HOME (~/.local/state) so it survives reboots of the robot computer."""
+    root = (
+        Path(cfg.spill_dir)
+        if cfg.spill_dir
+        else Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "sac_robot" / "spill"
+    )
+    safe_id = "".join(c if c.isalnum() or c in "-_." else "_" for c in collector_id)
+    return root / f"{safe_id}_{epoch}"
+
+
 class CollectorLoop:
     def __init__(
         self,
@@ -119,9 +133,9 @@ class CollectorLoop:
         self.policy_version = 0
         self.next_seq = 0
         self.outbox: list[tuple] = []
-        self.unacked: deque[TransitionBatch] = deque()
-        self.unacked_count = 0
-        self.dropped_unacked = 0
+        self.unacked = UnackedStore(
+            spill_dir(self.cfg, collector_id, epoch), self.cfg.unacked_memory, self.cfg.unacked_limit
+        )
         self.acked_seq = -1
         self.steps = 0  # training transitions produced
         self.steps_since_eval = 0
@@ -269,15 +283,17 @@ class CollectorLoop:
         batch = TransitionBatch(self.collector_id, self.epoch, self.next_seq, arrays)
         self.next_seq += batch.count
         self.outbox = []
-        self.unacked.append(batch)
-        self.unacked_count += batch.count
-        while self.unacked_count > self.cfg.unacked_limit:  # bounded: the oldest go first, and are counted
-            old = self.unacked.popleft()
-            self.unacked_count -= old.count
-            self.dropped_unacked += old.count
+        self.unacked.append(batch)  # memory, then the robot's disk; bounded, the oldest dropped and counted
         return batch
+
+    @property
+    def unacked_count(self) -> int:
+        return self.unacked.count
+
+    @property
+    def dropped_unacked(self) -> int:
+        return self.unacked.dropped
 
     def on_ack(self, acked_seq: int) -> None:
         self.acked_seq = max(self.acked_seq, acked_seq)
-        while self.unacked and self.unacked[0].last_seq <= self.acked_seq:
-            self.unacked_count -= self.unacked.popleft().count
+        self.unacked.acknowledge(self.acked_seq)

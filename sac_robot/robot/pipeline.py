@@ -76,7 +76,13 @@ class RobotRunConfig(BaseModel):
     max_learner_lag_steps: int = Field(default=256, ge=1, description="how far collection may run ahead of UTD")
     eval_every_steps: int = Field(default=10_000, ge=1, description="collector steps between evaluation rounds")
     eval_episodes: int = Field(default=5, ge=0)
-    unacked_limit: int = Field(default=100_000, ge=1, description="transitions kept for re-sending until acked")
+    unacked_limit: int = Field(
+        default=1_000_000, ge=1, description="transitions kept for re-sending until acked (memory + disk)"
+    )
+    unacked_memory: int = Field(default=20_000, ge=1, description="of those, how many stay in memory")
+    spill_dir: str = Field(
+        default="", description="where the rest go on the robot's disk ('': $XDG_STATE_HOME/sac_robot/spill)"
+    )
     policy_timeout_s: float = Field(
         default=5.0, gt=0, description="no acknowledgement from the learner for this long: it is gone (reported)"
     )
