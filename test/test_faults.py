@@ -264,7 +264,7 @@ def test_learner_gone_is_said_and_the_safe_mode_config_holds_the_robot(rig: Any,
     assert "safe mode until it is back" in diag["learner"], diag["learner"]
     obs.spin_for(1.0)
     recent = [c for _, c in obs.commands[-20:]]
-    assert len(recent) == 20 and all(held(recent)[1:]), "commands moved while the learner was gone"
+    assert len(recent) == 20 and all(held(recent)[1:]), f"commands moved while the learner was gone: {obs.diag()}"
     transitions = int(obs.diag()["transitions"])
     diag = obs.wait_diag(lambda d: int(d.get("count.learner_gone", 0)) > RATE_HZ, 10.0, "safe-mode steps counted")
     assert int(diag["transitions"]) == transitions, "transitions were collected in safe mode"

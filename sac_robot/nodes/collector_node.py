@@ -178,6 +178,7 @@ class CollectorNode(LifecycleNode):
         self.learner_updates = 0
         self.learner_stored = 0
         self.last_ack_time = time.monotonic()
+        self.last_resend_time = -math.inf
         self.last_policy_time: float | None = None
         self.counters = {
             "bad_messages": 0,
@@ -509,11 +510,12 @@ class CollectorNode(LifecycleNode):
 
     def resend_unacked(self) -> None:
         """Anything unacknowledged for a while is sent again; the learner drops what it already holds."""
-        if self.loop.unacked and time.monotonic() - self.last_ack_time > 3.0:
+        now = time.monotonic()
+        if self.loop.unacked and now - max(self.last_ack_time, self.last_resend_time) > 3.0:
             for batch in list(self.loop.unacked):
                 self.pub_tr.publish(UInt8MultiArray(data=encode_transitions(batch, self.key)))
             self.counters["resends"] += 1
-            self.last_ack_time = time.monotonic()
+            self.last_resend_time = now  # paces resends; last_ack_time stays the learner's last answer
 
     # --- e-stop, resume, diagnostics -----------------------------------------------------------
     def on_estop(self, msg: Bool) -> None:
