@@ -499,7 +499,9 @@ def test_nonfinite_sensor_values_never_reach_commands_and_nan_policy_is_refused(
     poisoned = scaled_policy_bytes(pipe, 1.0, "nan-run", 1, nan=True)
     obs.policy_pub.publish(UInt8MultiArray(data=poisoned))
     diag = obs.wait_diag(lambda d: int(d["bad_messages"]) > rejected + bad_before, 15.0, "the NaN policy refused")
-    assert diag["policy_version"] == "0" and diag["learner"].startswith("no policy")
+    # no policy in use: "no policy yet", or (no learner here, so nothing is acknowledged) "acting randomly"
+    assert diag["policy_version"] == "0"
+    assert diag["learner"].startswith("no policy") or "acting randomly" in diag["learner"], diag["learner"]
     good = scaled_policy_bytes(pipe, 1.0, "nan-run", 2)
     assert np.all(np.isfinite(FrozenPolicy.from_bytes(good).act(np.zeros(pipe.obs_dim, np.float32))))
     obs.policy_pub.publish(UInt8MultiArray(data=good))
