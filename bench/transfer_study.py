@@ -24,6 +24,7 @@ import gymnasium as gym
 import numpy as np
 
 from sac_robot.policy_runtime import FrozenPolicy
+from sac_robot.training.evaluate import EvalResult
 
 ENVS = {"normal": "BipedalWalker-v3", "hardcore": "BipedalWalkerHardcore-v3"}
 
@@ -64,19 +65,12 @@ def episode(env: gym.Env, policy: FrozenPolicy, seed: int, frames: list | None) 
 
 def summarise(rows: list[dict]) -> dict:
     r = np.array([e["return"] for e in rows])
-    n = np.array([e["length"] for e in rows])
-    p = np.array([e["progress"] for e in rows])
+    base = EvalResult(list(r), [e["length"] for e in rows]).summary()  # what `sac-robot evaluate` reports
     outcomes = {k: sum(e["outcome"] == k for e in rows) for k in ("finished", "fell", "time limit")}
     return {
-        "episodes": len(rows),
-        "return_mean": float(r.mean()),
-        "return_std": float(r.std()),
-        "return_min": float(r.min()),
-        "return_max": float(r.max()),
+        **base,
         "solved_fraction": float(np.mean(r >= 300.0)),
-        "length_mean": float(n.mean()),
-        "length_std": float(n.std()),
-        "progress_mean": float(p.mean()),
+        "progress_mean": float(np.mean([e["progress"] for e in rows])),
         **outcomes,
     }
 

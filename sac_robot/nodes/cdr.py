@@ -67,19 +67,18 @@ class Reader:
             raise CdrError("string without its terminating NUL")
         return raw[:-1].decode("utf-8", errors="replace")
 
-    def doubles(self, n: int) -> np.ndarray:
-        self._align(8)
-        self._need(8 * n)
-        out = np.frombuffer(self.buf, dtype="<f8", count=n, offset=self.pos).astype(np.float64)
-        self.pos += 8 * n
+    def _array(self, dtype: str, size: int, n: int) -> np.ndarray:
+        self._align(size)
+        self._need(size * n)
+        out = np.frombuffer(self.buf, dtype=dtype, count=n, offset=self.pos).astype(np.float64)
+        self.pos += size * n
         return out
 
+    def doubles(self, n: int) -> np.ndarray:
+        return self._array("<f8", 8, n)
+
     def floats(self, n: int) -> np.ndarray:
-        self._align(4)
-        self._need(4 * n)
-        out = np.frombuffer(self.buf, dtype="<f4", count=n, offset=self.pos).astype(np.float64)
-        self.pos += 4 * n
-        return out
+        return self._array("<f4", 4, n)
 
     def skip_doubles(self, n: int) -> None:
         self._align(8)

@@ -178,10 +178,11 @@ class CollectorLoop:
 
     # --- the step --------------------------------------------------------------------------------
     def step(self, state: RobotState, signals: Signals | None, now: float) -> StepResult:
-        if self.safety.blind_reasons(state, now):
+        blind = self.safety.blind_reasons(state, now)  # once per step: the safety filter below reuses it
+        if blind:
             # Stale or broken sensors: the safe command, and no transition from data that is not the robot's
             # present; the episode in progress ends here (the next trusted state starts a new one).
-            safe = self.safety.filter(self.prev_action_command(), state, now)
+            safe = self.safety.filter(self.prev_action_command(), state, now, blind)
             self.abort_episode()
             return StepResult(command=safe.command, intervened=True, blind=True)
         obs = self.pipe.observation.build(state, self.prev_action)
@@ -198,7 +199,7 @@ class CollectorLoop:
                 result.episode["end"] = "terminated" if terminated else "time limit"
                 return result
         action = self._choose(obs)
-        safe = self.safety.filter(self.pipe.action_to_command(action), state, now)
+        safe = self.safety.filter(self.pipe.action_to_command(action), state, now, blind)
         executed = self.pipe.command_to_action(safe.command)
         self.pending = _Pending(obs, executed, safe.intervened, self.prev_action)
         self.prev_action = executed

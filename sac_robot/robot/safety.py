@@ -230,25 +230,23 @@ class SafetyLayer:
 
     # ------------------------------------------------------------------ the filter
 
-    def filter(self, desired: np.ndarray, state: RobotState | None, now: float) -> SafetyResult:
-        """The command to send this control step, always finite and within position, rate and effort limits."""
+    def filter(
+        self, desired: np.ndarray, state: RobotState | None, now: float, blind: list[str] | None = None
+    ) -> SafetyResult:
+        """The command to send this control step, always finite and within position, rate and effort limits.
+
+        ``blind``: this step's blind_reasons(state, now) when the caller has them already (the control loop).
+        """
         now = float(now)
         self._last_now = now
         reasons: list[str] = []
 
         if self._estop_latched:
             reasons.append(ESTOP)  # an operator stopped the robot: nothing the policy says matters until resume
-        state_ok = False
-        if state is None:
-            reasons.append(NO_STATE)  # without a measurement no limit can be checked
-        elif not self._state_shape_ok(state):
-            reasons.append(STATE_SHAPE)  # a joint count mismatch means the joint mapping is wrong
-        elif not state.is_finite():
-            reasons.append(STATE_NONFINITE)  # a NaN reading must never feed a command
-        else:
-            state_ok = True
-        stale = list(self._stale_details(now))
-        reasons += stale  # a dead sensor driver means we are blind: stop acting on old data
+        blind = self.blind_reasons(state, now) if blind is None else blind
+        state_ok = not any(r in (NO_STATE, STATE_SHAPE, STATE_NONFINITE) for r in blind)
+        stale = [r for r in blind if r in (STALE_JOINT_STATES, STALE_IMU)]
+        reasons += blind
 
         try:
             d = np.asarray(desired, dtype=np.float64)
@@ -354,13 +352,14 @@ class SafetyLayer:
         """Why the robot's state cannot be trusted right now (missing, malformed, non-finite, stale sensors):
         a control step from such a state is no experience to learn from."""
         if state is None:
-            reasons = [NO_STATE]
+            reasons = [NO_STATE]  # without a measurement no limit can be checked
         elif not self._state_shape_ok(state):
-            reasons = [STATE_SHAPE]
+            reasons = [STATE_SHAPE]  # a joint count mismatch means the joint mapping is wrong
         elif not state.is_finite():
-            reasons = [STATE_NONFINITE]
+            reasons = [STATE_NONFINITE]  # a NaN reading must never feed a command
         else:
             reasons = []
+        # a dead sensor driver means we are blind: stop acting on old data
         return reasons + list(self._stale_details(float(now)))
 
     def _state_shape_ok(self, state: RobotState) -> bool:
