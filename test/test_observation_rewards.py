@@ -148,6 +148,18 @@ def test_forward_velocity_reward_matches_walk_in_the_park() -> None:
     assert forward_velocity_reward(2.5, 0.5) == 0.0
 
 
+def test_a_narrow_speed_margin_pays_nothing_for_standing_still() -> None:
+    assert forward_velocity_reward(0.0, 0.5, margin=1.0) == 0.0
+    assert forward_velocity_reward(0.25, 0.5, margin=1.0) == pytest.approx(0.5)
+    assert forward_velocity_reward(0.5, 0.5, margin=1.0) == 1.0
+    assert forward_velocity_reward(1.25, 0.5, margin=1.0) == pytest.approx(0.5)
+    state = make_state(forward=0.0)
+    zero = np.zeros(12)
+    _, terms = compute_reward(RewardConfig(speed_margin=1.0), QUAD, state, zero, zero, fell=False)
+    _, default_terms = compute_reward(RewardConfig(), QUAD, state, zero, zero, fell=False)
+    assert terms["forward_velocity"] == 0.0 and default_terms["forward_velocity"] == pytest.approx(5.0)
+
+
 def test_moving_forward_at_target_speed_beats_standing_and_backwards() -> None:
     config = RewardConfig()
     zero = np.zeros(12)

@@ -3,8 +3,9 @@
 """Locomotion reward computed from a RobotState, identical in simulation and on hardware.
 
 The forward term follows walk_in_the_park (Smith et al., 2022): full reward while the pitch-corrected
-forward speed lies in [target, 2·target], falling linearly to zero at −target and 3·target, times 10;
-standing still earns half of it. The other terms are optional shaping, off or small by default, each
+forward speed lies in [target, 2·target], falling linearly to zero over a margin of 2·target on either
+side, times 10; standing still earns half of it. ``speed_margin`` narrows that margin: at 1 (in units of
+target) a standstill earns nothing, which keeps a policy from settling for standing (our quadruped did). The other terms are optional shaping, off or small by default, each
 reported separately so that training logs show which one dominates.
 """
 
@@ -26,6 +27,9 @@ class RewardConfig(BaseModel):
 
     target_speed: float = Field(default=0.5, gt=0.0, description="forward speed to reach, m/s")
     forward_velocity: float = Field(default=10.0, ge=0.0, description="weight of the [0, 1] speed-tracking term")
+    speed_margin: float = Field(
+        default=2.0, gt=0.0, description="slope width either side of [target, 2·target], in units of target_speed"
+    )
     yaw_rate: float = Field(default=1.0, ge=0.0, description="penalty per rad/s of yaw rate (keeps it straight)")
     upright: float = Field(default=1.0, ge=0.0, description="weight of ((1 + cos tilt) / 2)², in [0, 1]")
     height: float = Field(default=0.0, ge=0.0, description="weight of base height relative to base_height, [0, 1]")
@@ -35,9 +39,9 @@ class RewardConfig(BaseModel):
     fall_penalty: float = Field(default=10.0, ge=0.0, description="one-off penalty on the step that falls")
 
 
-def forward_velocity_reward(velocity: float, target_speed: float) -> float:
-    """walk_in_the_park's tolerance: 1 in [target, 2·target], linear to 0 over a margin of 2·target."""
-    low, high, margin = target_speed, 2.0 * target_speed, 2.0 * target_speed
+def forward_velocity_reward(velocity: float, target_speed: float, margin: float = 2.0) -> float:
+    """walk_in_the_park's tolerance: 1 in [target, 2·target], linear to 0 over margin·target either side."""
+    low, high, margin = target_speed, 2.0 * target_speed, margin * target_speed
     if velocity < low:
         distance = low - velocity
     elif velocity > high:
@@ -63,7 +67,9 @@ def compute_reward(
         if state.base_linear_velocity is None:
             raise ValueError("reward term 'forward_velocity' needs state.base_linear_velocity (a velocity estimate)")
         forward = math.cos(pitch) * float(state.base_linear_velocity[0])
-        terms["forward_velocity"] = config.forward_velocity * forward_velocity_reward(forward, config.target_speed)
+        terms["forward_velocity"] = config.forward_velocity * forward_velocity_reward(
+            forward, config.target_speed, config.speed_margin
+        )
     else:
         terms["forward_velocity"] = 0.0
 
