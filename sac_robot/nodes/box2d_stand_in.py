@@ -9,6 +9,7 @@ carry the node clock's time and no /clock is published, as from a robot.
 
 from __future__ import annotations
 
+import math
 import sys
 
 import gymnasium as gym
@@ -19,6 +20,7 @@ from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 
 from sac_robot.core.config import load_config
+from sac_robot.nodes import cdr, cdr_writers
 from sac_robot.nodes import ros_io as io
 from sac_robot.nodes.spin import run_node
 from sac_robot.robot import box2d_walker as walker
@@ -44,16 +46,18 @@ class Box2DStandIn(Node):
         self.last_command_time = -1.0
         self.done = False
         self.rejected = 0
-        # One message object per topic, refilled every step (publish serialises it at once).
-        self.msgs = {
-            "joints": io.JointState(),
-            "imu": io.Imu(),
-            "odom": io.Odometry(),
-            "scan": io.LaserScan(),
-            "feet": io.JointState(),
-            "priv": io.Vector3Stamped(),
-            "clock": Clock(),
-        }
+        # Each topic's bytes are packed straight from the step's numbers (nodes/cdr_writers.py): converting
+        # message objects cost more than a lockstep step's physics.
+        self.write_joints = cdr_writers.JointStateWriter(walker.JOINT_NAMES)
+        self.write_imu = cdr_writers.ImuWriter("hull")
+        self.write_odom = cdr_writers.OdometryWriter("odom", "hull")
+        self.write_scan = cdr_writers.LaserScanWriter("hull", walker.LIDAR_RAYS, walker.LIDAR_RANGE)
+        self.write_feet = cdr_writers.JointStateWriter(walker.FOOT_NAMES)
+        self.write_priv = cdr_writers.Vector3StampedWriter("privileged")
+        # Lockstep /clock is published at clock_hz of simulated time, as Gazebo's /clock (a collector pairs a
+        # step's messages by their stamps; the clock drives only its sim-time stamps and jump detection).
+        self.clock_period = 1.0 / self.declare_parameter("clock_hz", 10.0).value
+        self.last_clock = -math.inf
         self._zeros2 = np.zeros(2)
 
         state_qos = io.lockstep_qos(self.lockstep)
@@ -64,7 +68,7 @@ class Box2DStandIn(Node):
         self.pub_feet = self.create_publisher(io.JointState, io.FOOT_CONTACTS, state_qos)
         self.pub_priv = self.create_publisher(io.Vector3Stamped, io.PRIVILEGED, state_qos)
         self.pub_clock = self.create_publisher(Clock, "/clock", 10)
-        self.create_subscription(Float64MultiArray, io.JOINT_COMMANDS, self.on_command, io.COMMAND_QOS)
+        self.create_subscription(Float64MultiArray, io.JOINT_COMMANDS, self.on_command, io.COMMAND_QOS, raw=True)
         self.create_service(Trigger, io.RESET, self.on_reset)
         if not self.lockstep:
             self.create_timer(1.0 / rate, self.on_timer)
@@ -80,13 +84,17 @@ class Box2DStandIn(Node):
             return int(key[0])
         return None
 
-    def on_command(self, msg: Float64MultiArray) -> None:
-        cmd = np.asarray(msg.data, dtype=np.float64)
-        if cmd.shape != (4,) or not np.all(np.isfinite(cmd)):
+    def on_command(self, data: bytes) -> None:
+        """Read raw (nodes/cdr.py): the command's numbers without building a message object."""
+        try:
+            cmd = cdr.float64_multi_array(data)
+        except cdr.CdrError as err:
+            cmd, why = None, str(err)
+        else:
+            why = f"need 4 finite efforts, got {cmd.shape}"
+        if cmd is None or cmd.shape != (4,) or not np.all(np.isfinite(cmd)):
             self.rejected += 1
-            self.get_logger().warning(
-                f"joint_commands rejected: need 4 finite efforts, got {cmd.shape}", throttle_duration_sec=1.0
-            )
+            self.get_logger().warning(f"joint_commands rejected: {why}", throttle_duration_sec=1.0)
             return
         self.command = cmd
         self.last_command_time = self.get_clock().now().nanoseconds * 1e-9
@@ -122,27 +130,17 @@ class Box2DStandIn(Node):
         path (a lockstep collector pairs messages by their stamps, not by the clock)."""
         # Lockstep: simulated time (with /clock); real time: the node's clock, as a robot's driver stamps.
         t = self.sim_time if self.lockstep else self.get_clock().now().nanoseconds * 1e-9
-        m = self.msgs
         s = walker.obs_to_state(obs, self.command, t)
-        self.pub_joints.publish(
-            io.joint_state_msg(walker.JOINT_NAMES, s.joint_position, s.joint_velocity, s.joint_effort, t, m["joints"])
-        )
-        self.pub_imu.publish(
-            io.imu_msg(s.imu_orientation, s.imu_angular_velocity, s.imu_linear_acceleration, t, "hull", m["imu"])
-        )
+        self.pub_joints.publish(self.write_joints(t, s.joint_position, s.joint_velocity, s.joint_effort))
+        self.pub_imu.publish(self.write_imu(t, s.imu_orientation, s.imu_angular_velocity, s.imu_linear_acceleration))
         hull = self.env.unwrapped.hull.position  # Box2D (x, y-up) → odom (x, 0, z-up)
-        position = np.array([hull[0], 0.0, hull[1]])
-        self.pub_odom.publish(
-            io.odom_msg(position, s.imu_orientation, s.base_linear_velocity, t, "odom", "hull", m["odom"])
-        )
-        self.pub_scan.publish(io.scan_msg(s.scan, walker.LIDAR_RANGE, t, "hull", m["scan"]))
-        self.pub_feet.publish(
-            io.joint_state_msg(walker.FOOT_NAMES, s.foot_contact, self._zeros2, self._zeros2, t, m["feet"])
-        )
-        self.pub_priv.publish(io.privileged_msg(reward, terminated, truncated, t, m["priv"]))
-        if self.lockstep:
-            m["clock"].clock = io.to_time(t)
-            self.pub_clock.publish(m["clock"])
+        self.pub_odom.publish(self.write_odom(t, (hull[0], 0.0, hull[1]), s.imu_orientation, s.base_linear_velocity))
+        self.pub_scan.publish(self.write_scan(t, s.scan))
+        self.pub_feet.publish(self.write_feet(t, s.foot_contact, self._zeros2, self._zeros2))
+        self.pub_priv.publish(self.write_priv(t, float(reward), float(terminated), float(truncated)))
+        if self.lockstep and (t - self.last_clock >= self.clock_period - 1e-9 or t < self.last_clock):
+            self.last_clock = t  # the first step, every clock period, and at once when time restarts
+            self.pub_clock.publish(cdr_writers.clock(t))
 
 
 def main(args: list[str] | None = None) -> int:

@@ -150,3 +150,17 @@ def laser_scan(data: bytes) -> tuple[float, np.ndarray]:
     ranges = r.float_sequence()
     r.float_sequence()  # intensities
     return t, ranges
+
+
+def float64_multi_array(data: bytes) -> np.ndarray:
+    """The data of a std_msgs/Float64MultiArray (its layout is read past: commands use none)."""
+    r = Reader(data)
+    dims = r.u32()
+    if dims > len(r.buf):
+        raise CdrError("dimension count larger than the message")
+    for _ in range(dims):
+        r.string()  # label
+        r.u32()  # size
+        r.u32()  # stride
+    r.u32()  # data_offset
+    return r.double_sequence()

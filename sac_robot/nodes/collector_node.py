@@ -46,6 +46,7 @@ from std_srvs.srv import Trigger
 
 from sac_robot.core.config import load_config
 from sac_robot.core.wire import VersionGate, WireError, accept_policy, decode_ack, encode_transitions, load_key
+from sac_robot.nodes import cdr_writers
 from sac_robot.nodes import ros_io as io
 from sac_robot.nodes.sensors import SensorCache
 from sac_robot.nodes.spin import run_node
@@ -200,6 +201,7 @@ class CollectorNode(LifecycleNode):
 
         sensor_qos = io.lockstep_qos(self.lockstep)
         self.pub_cmd = self.create_lifecycle_publisher(Float64MultiArray, io.JOINT_COMMANDS, io.COMMAND_QOS)
+        self.write_cmd = cdr_writers.Float64MultiArrayWriter(self.pipe.act_dim)  # packed bytes: every step
         self.pub_tr = self.create_publisher(UInt8MultiArray, io.TRANSITIONS, io.TRANSITIONS_QOS)
         self.pub_ep = self.create_publisher(String, io.EPISODES, io.EPISODES_QOS)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -310,14 +312,14 @@ class CollectorNode(LifecycleNode):
             result = self.loop.step(self._state(), signals, now)
         self.counters["steps"] += 1
         if result.command is not None:
-            self.pub_cmd.publish(Float64MultiArray(data=result.command.tolist()))
+            self.pub_cmd.publish(self.write_cmd(result.command))
         for info in (result.episode, result.eval_round):
             if info is not None:
                 summary = {**info, "collector_id": self.collector_id, "reset_stats": self._reset_stats()}
                 self.pub_ep.publish(String(data=json.dumps(summary)))
         batch = self.loop.take_batch(force=result.reset or result.blind)  # blind: nothing waits for a full batch
         if batch is not None:
-            self.pub_tr.publish(UInt8MultiArray(data=encode_transitions(batch, self.key)))
+            self.pub_tr.publish(cdr_writers.uint8_multi_array(encode_transitions(batch, self.key)))
         if result.reset:
             self.request_reset(result.episode.get("end", "episode end") if result.episode else "episode end")
 
@@ -433,7 +435,7 @@ class CollectorNode(LifecycleNode):
             hold = state.joint_position if self.pipe.cfg.action.mode == "position" else np.zeros(self.pipe.act_dim)
             desired = step.command if step.command is not None else hold
             now = self.get_clock().now().nanoseconds * 1e-9
-            self.pub_cmd.publish(Float64MultiArray(data=self.safety.filter(desired, state, now).command.tolist()))
+            self.pub_cmd.publish(self.write_cmd(self.safety.filter(desired, state, now).command))
         if step.phase == ResetPhase.DONE:
             self.resetting = False
             self.loop.abort_episode()
@@ -513,7 +515,7 @@ class CollectorNode(LifecycleNode):
         now = time.monotonic()
         if self.loop.unacked and now - max(self.last_ack_time, self.last_resend_time) > 3.0:
             for batch in list(self.loop.unacked):
-                self.pub_tr.publish(UInt8MultiArray(data=encode_transitions(batch, self.key)))
+                self.pub_tr.publish(cdr_writers.uint8_multi_array(encode_transitions(batch, self.key)))
             self.counters["resends"] += 1
             self.last_resend_time = now  # paces resends; last_ack_time stays the learner's last answer
 
@@ -572,7 +574,7 @@ class CollectorNode(LifecycleNode):
         batch = self.loop.take_batch(force=True)
         if batch is not None:
             try:
-                self.pub_tr.publish(UInt8MultiArray(data=encode_transitions(batch, self.key)))
+                self.pub_tr.publish(cdr_writers.uint8_multi_array(encode_transitions(batch, self.key)))
             except RuntimeError as err:  # RCLError: the context may already be shut down by the signal handler
                 self.get_logger().warning(f"could not send the last {batch.count} transitions: {err}")
         store = self.loop.unacked

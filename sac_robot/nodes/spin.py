@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import os
 import signal
@@ -85,6 +86,9 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
             node.get_logger().info(f"scheduling: {scheduled}")
         executor = make_executor(threads)
         executor.add_node(node)
+        # Everything built so far (torch, the node) lives as long as the process: keep the garbage collector's
+        # full passes from walking it again and again during the control loop.
+        gc.freeze()
         guard = CallbackGuard()
         while not guard.stop.done():  # back in Python at least every 0.2 s: signals are seen, new entities guarded
             guard.guard(node)

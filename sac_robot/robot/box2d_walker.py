@@ -22,6 +22,7 @@ VIEWPORT_W, VIEWPORT_H = 600.0, 400.0
 SPEED_HIP, SPEED_KNEE = 4.0, 6.0
 MOTORS_TORQUE = 80.0
 LIDAR_RANGE = 160.0 / SCALE
+LIDAR_RAYS = 10
 VX_SCALE = 0.3 * (VIEWPORT_W / SCALE) / FPS
 VY_SCALE = 0.3 * (VIEWPORT_H / SCALE) / FPS
 JOINT_NAMES = ["hip_1", "knee_1", "hip_2", "knee_2"]
@@ -50,7 +51,7 @@ def obs_to_state(obs: np.ndarray, effort: np.ndarray, stamp: float) -> RobotStat
         imu_linear_acceleration=np.array([0.0, 0.0, 9.81]),
         base_linear_velocity=np.array([o[2] / VX_SCALE, 0.0, o[3] / VY_SCALE]),
         foot_contact=np.array([o[8], o[13]]),
-        scan=o[14:24] * LIDAR_RANGE,
+        scan=o[14 : 14 + LIDAR_RAYS] * LIDAR_RANGE,
         stamp=stamp,
     )
 
