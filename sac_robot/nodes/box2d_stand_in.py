@@ -9,13 +9,11 @@ carry the node clock's time and no /clock is published, as from a robot.
 
 from __future__ import annotations
 
-import math
 import sys
 
 import gymnasium as gym
 import numpy as np
 from rclpy.node import Node
-from rosgraph_msgs.msg import Clock
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 
@@ -54,10 +52,7 @@ class Box2DStandIn(Node):
         self.write_scan = cdr_writers.LaserScanWriter("hull", walker.LIDAR_RAYS, walker.LIDAR_RANGE)
         self.write_feet = cdr_writers.JointStateWriter(walker.FOOT_NAMES)
         self.write_priv = cdr_writers.Vector3StampedWriter("privileged")
-        # Lockstep /clock is published at clock_hz of simulated time, as Gazebo's /clock (a collector pairs a
-        # step's messages by their stamps; the clock drives only its sim-time stamps and jump detection).
-        self.clock_period = 1.0 / self.declare_parameter("clock_hz", 10.0).value
-        self.last_clock = -math.inf
+        clock_hz = self.declare_parameter("clock_hz", 10.0).value  # lockstep /clock, Hz of simulated time
         self._zeros2 = np.zeros(2)
 
         state_qos = io.lockstep_qos(self.lockstep)
@@ -67,7 +62,7 @@ class Box2DStandIn(Node):
         self.pub_scan = self.create_publisher(io.LaserScan, io.SCAN, state_qos)
         self.pub_feet = self.create_publisher(io.JointState, io.FOOT_CONTACTS, state_qos)
         self.pub_priv = self.create_publisher(io.Vector3Stamped, io.PRIVILEGED, state_qos)
-        self.pub_clock = self.create_publisher(Clock, "/clock", 10)
+        self.sim_clock = io.SimClock(self, clock_hz) if self.lockstep else None
         self.create_subscription(Float64MultiArray, io.JOINT_COMMANDS, self.on_command, io.COMMAND_QOS, raw=True)
         self.create_service(Trigger, io.RESET, self.on_reset)
         if not self.lockstep:
@@ -138,9 +133,8 @@ class Box2DStandIn(Node):
         self.pub_scan.publish(self.write_scan(t, s.scan))
         self.pub_feet.publish(self.write_feet(t, s.foot_contact, self._zeros2, self._zeros2))
         self.pub_priv.publish(self.write_priv(t, float(reward), float(terminated), float(truncated)))
-        if self.lockstep and (t - self.last_clock >= self.clock_period - 1e-9 or t < self.last_clock):
-            self.last_clock = t  # the first step, every clock period, and at once when time restarts
-            self.pub_clock.publish(cdr_writers.clock(t))
+        if self.sim_clock is not None:  # last: a lockstep collector pairs messages by stamp, not by clock
+            self.sim_clock.tick(t)
 
 
 def main(args: list[str] | None = None) -> int:

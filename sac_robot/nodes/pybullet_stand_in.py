@@ -42,7 +42,6 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.clock import Clock as RclpyClock
 from rclpy.clock import ClockType
 from rclpy.node import Node
-from rosgraph_msgs.msg import Clock
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 
@@ -163,7 +162,10 @@ class PyBulletStandIn(Node):
         self.pub_feet = self.create_publisher(io.JointState, io.FOOT_CONTACTS, state_qos)
         self.pub_priv = self.create_publisher(io.Vector3Stamped, io.PRIVILEGED, state_qos)
         self.pub_diag = self.create_publisher(io.DiagnosticArray, "/diagnostics", 10)
-        self.pub_clock = self.create_publisher(Clock, "/clock", 10) if self.lockstep else None
+        clock_hz = float(
+            self.declare_parameter("clock_hz", 10.0, _flexible("lockstep /clock rate, Hz of sim time")).value
+        )
+        self.sim_clock = io.SimClock(self, clock_hz) if self.lockstep else None
         self.create_subscription(Float64MultiArray, io.JOINT_COMMANDS, self.on_command, io.COMMAND_QOS)
         self.create_service(Trigger, io.RESET, self.on_reset)
         self.create_service(Trigger, TELEPORT_RESET, self.on_teleport_reset)
@@ -381,10 +383,8 @@ class PyBulletStandIn(Node):
                 io.joint_state_msg(d.feet, state.foot_contact, np.zeros(feet), self._foot_forces(), stamp)
             )
         self.pub_priv.publish(io.privileged_msg(reward, terminated, truncated, stamp))
-        if self.pub_clock is not None:  # last: a lockstep collector pairs messages by stamp, not by clock
-            clock = Clock()
-            clock.clock = io.to_time(stamp)
-            self.pub_clock.publish(clock)
+        if self.sim_clock is not None:  # last: a lockstep collector pairs messages by stamp, not by clock
+            self.sim_clock.tick(stamp)
 
     def on_diagnostics(self) -> None:
         now = time.monotonic()

@@ -8,6 +8,7 @@ raise MessageError with a reason the node logs and counts; nothing malformed rea
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -17,11 +18,13 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Vector3Stamped
 from nav_msgs.msg import Odometry
+from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.serialization import deserialize_message
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Imu, JointState, LaserScan
 
-from sac_robot.nodes import cdr
+from sac_robot.nodes import cdr, cdr_writers
 from sac_robot.robot.state import RobotState
 
 # Robot topics (relative: a robot's namespace applies).
@@ -57,6 +60,25 @@ ESTOP_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durabil
 def lockstep_qos(lockstep: bool) -> QoSProfile:
     """In lockstep every message of a step matters: reliable. In real time, the newest one does: best effort."""
     return COMMAND_QOS if lockstep else SENSOR_QOS
+
+
+class SimClock:
+    """A lockstep stand-in's /clock, published at ``hz`` of simulated time as Gazebo does: the first stamp,
+    then one per period, and at once when time goes back (a restarted simulator). A lockstep collector pairs
+    a step's messages by their stamps; the clock only drives its sim-time stamps and jump detection, so one
+    /clock message per control step would cost every step a message for nothing."""
+
+    def __init__(self, node: Node, hz: float) -> None:
+        if not hz > 0:
+            raise ValueError(f"clock_hz must be positive, got {hz}")
+        self.period = 1.0 / hz
+        self.last = -math.inf
+        self.pub = node.create_publisher(Clock, "/clock", 10)
+
+    def tick(self, t: float) -> None:
+        if t - self.last >= self.period - 1e-9 or t < self.last:
+            self.last = t
+            self.pub.publish(cdr_writers.clock(t))
 
 
 class MessageError(ValueError):
