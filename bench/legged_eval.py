@@ -8,6 +8,11 @@ it fell. Optionally a rollout video from PyBullet's camera.
     python bench/legged_eval.py --policy runs/quadruped_ros_seed0/policy.safetensors --episodes 5 \
         --json docs/results/quadruped_ros/walk.json --video docs/results/quadruped_ros/rollout.mp4
 
+Every checkpoint of a run (speed against environment steps, a CSV and a plot):
+
+    python bench/legged_eval.py --checkpoints runs/quadruped_ros_m1_seed0/snapshots --episodes 1 \
+        --json docs/results/quadruped_ros/checkpoints.json
+
 Goal (issue 4): forward speed >= 0.3 m/s for 20 s without falling.
 """
 
@@ -15,14 +20,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from sac_robot.core.checkpoint import CKPT_RE
 from sac_robot.envs import make_env
 from sac_robot.policy_runtime import FrozenPolicy
 from sac_robot.training.evaluate_cli import env_config
+from sac_robot.training.export_cli import export_run
 
 
 def run(policy_path: str, episodes: int, seed: int, video: str | None, env_id: str | None) -> dict:
@@ -36,21 +46,24 @@ def run(policy_path: str, episodes: int, seed: int, video: str | None, env_id: s
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
         robot = env.unwrapped.robot
-        start = np.array(robot.state().base_position, dtype=float)
+        start = np.array(robot.true_state().base_position, dtype=float)
         total, steps, terminated, truncated, info = 0.0, 0, False, False, {}
-        heading_speed, path, last = [], 0.0, start.copy()
+        along_heading, path, last = 0.0, 0.0, start.copy()
         while not (terminated or truncated):
             if video and i == 0:
                 frames.append(env.render())
             obs, reward, terminated, truncated, info = env.step(policy.act(obs))
             total += float(reward)
             steps += 1
-            state = robot.state()  # ground truth: the speed along the robot's own heading, as the reward sees it
-            heading_speed.append(float(state.base_linear_velocity[0]))
+            # Ground truth: each step's displacement along the robot's heading (its yaw at the end of the step),
+            # so a robot that turns still counts what it walked, and rocking in place counts nothing.
+            state = robot.true_state()
             now = np.array(state.base_position, dtype=float)
+            yaw = _yaw(state.imu_orientation)
+            along_heading += float((now[0] - last[0]) * math.cos(yaw) + (now[1] - last[1]) * math.sin(yaw))
             path += float(np.linalg.norm(now[:2] - last[:2]))
             last = now
-        end = np.array(robot.state().base_position, dtype=float)
+        end = np.array(robot.true_state().base_position, dtype=float)
         seconds = steps / env.unwrapped.control_hz
         rows.append(
             {
@@ -62,7 +75,7 @@ def run(policy_path: str, episodes: int, seed: int, video: str | None, env_id: s
                 "forward_m": float(end[0] - start[0]),
                 "sideways_m": float(end[1] - start[1]),
                 "forward_speed_m_s": float((end[0] - start[0]) / seconds),
-                "heading_speed_m_s": float(np.mean(heading_speed)),
+                "heading_speed_m_s": along_heading / seconds,
                 "path_m": path,
             }
         )
@@ -90,15 +103,81 @@ def run(policy_path: str, episodes: int, seed: int, video: str | None, env_id: s
     }
 
 
+def _yaw(q: np.ndarray) -> float:
+    x, y, z, w = (float(v) for v in q)
+    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+
+
+def checkpoints(directory: str, episodes: int, seed: int) -> dict:
+    """Export and walk every checkpoint in ``directory`` (a run's checkpoints/ or copies of them, beside the
+    run's config.yaml one level up)."""
+    ckpt_dir = Path(directory)
+    run_dir = ckpt_dir.parent
+    found = sorted((int(m.group(1)), p) for p in ckpt_dir.iterdir() if (m := CKPT_RE.fullmatch(p.name)))
+    if not found:
+        sys.exit(f"{ckpt_dir}: no checkpoints")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        view = Path(tmp) / "run"  # export_run reads <run>/checkpoints/: a view of this directory
+        (view / "checkpoints").mkdir(parents=True)
+        shutil.copy(run_dir / "config.yaml", view / "config.yaml")
+        for steps, path in found:
+            (view / "checkpoints" / path.name).symlink_to(path.resolve())
+            policy = Path(tmp) / f"policy_{steps}.safetensors"
+            export_run(view, policy, checkpoint=steps)
+            result = run(str(policy), episodes, seed, None, None)
+            row = {"env_steps": steps, **{k: v for k, v in result.items() if k not in ("episodes", "policy", "video")}}
+            rows.append(row)
+            print(
+                json.dumps({k: row[k] for k in ("env_steps", "heading_speed_min_m_s", "falls", "goal_met")}), flush=True
+            )
+    return {"checkpoints": str(ckpt_dir), "rows": rows}
+
+
+def plot_checkpoints(result: dict, out: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["rows"]
+    steps = [r["env_steps"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.plot(steps, [r["heading_speed_mean_m_s"] for r in rows], "o-", label="along its heading")
+    ax.plot(steps, [r["forward_speed_mean_m_s"] for r in rows], "s--", label="net progress along x")
+    ax.axhline(0.3, color="k", lw=0.8, ls=":", label="goal 0.3 m/s")
+    for r in rows:
+        if r["falls"]:
+            ax.annotate("fell", (r["env_steps"], r["heading_speed_mean_m_s"]), fontsize=7, color="red")
+    ax.set_xlabel("environment steps (20 Hz)")
+    ax.set_ylabel("walking speed, m/s")
+    ax.set_title("Deterministic 20 s episodes of each checkpoint")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--policy", required=True)
+    what = ap.add_mutually_exclusive_group(required=True)
+    what.add_argument("--policy")
+    what.add_argument("--checkpoints", help="a directory of a run's checkpoints: walk each one")
+    ap.add_argument("--plot", help="with --checkpoints: speed against steps, PNG")
     ap.add_argument("--episodes", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1_000_000)
     ap.add_argument("--env", help="default: the env the policy was trained on")
     ap.add_argument("--json")
     ap.add_argument("--video")
     args = ap.parse_args()
+    if args.checkpoints:
+        result = checkpoints(args.checkpoints, args.episodes, args.seed)
+        if args.plot:
+            plot_checkpoints(result, args.plot)
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(result, indent=1))
+        return
     result = run(args.policy, args.episodes, args.seed, args.video, args.env)
     summary = {k: v for k, v in result.items() if k != "episodes"}
     print(json.dumps(summary, indent=1))

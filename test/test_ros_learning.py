@@ -5,12 +5,12 @@ stand-in, collector and learner as processes over Fast DDS) improves the return 
 
 The run is config/quadruped.yaml made small (3,000 steps, [64, 64] networks, 10 s episodes, seed 0). The random
 baseline comes from the in-process view of the same simulation (SacRobotQuadruped-v0 with the config's kwargs),
-20 episodes of uniform actions (34 for seed 0). The measure is the learner's mean return over its 20 latest
-training episodes (the exploring policy, like for like with the uniform one; two deterministic evaluation
-episodes are too few to judge on). Seen over three runs: 34 random, 130-171 after 2,000 steps. The threshold,
-twice the random return, fails for a learner that does not learn. (A deterministic, barely trained policy that
-stands still scores far higher, ~1,200: the walk_in_the_park reward pays half its speed term at standstill;
-walking is the 50k-step benchmark in bench/.)
+20 episodes of uniform actions (-11 for seed 0: the config's speed term pays nothing at a standstill, and
+random actions soon fall). The measure is the learner's mean return over its 20 latest training episodes (the
+exploring policy, like for like with the uniform one; two deterministic evaluation episodes are too few to judge
+on). The threshold, random + 75 over a 10 s episode of 200 steps, fails for a learner that does not learn:
+the random policy falls within seconds, so clearing it takes staying up longer or moving forward. Seen in five
+runs: random -11, training return 119-399 after 2,000-3,000 steps. Walking is the 50k-step benchmark in bench/.
 """
 
 from __future__ import annotations
@@ -89,6 +89,6 @@ def test_short_ros_training_beats_the_random_policy(tmp_path: Path, ros_env: dic
         f"at {[int(r['env_steps']) for r in rows]} steps, training return {[round(r['train_return_mean'], 1) for r in rows]}, "
         f"{time.monotonic() - t0:.0f} s"
     )
-    assert final > 2.0 * baseline, (
-        f"after {TOTAL_STEPS} steps the return {final:.1f} is not twice random {baseline:.1f}"
+    assert final > baseline + 75.0, (
+        f"after {TOTAL_STEPS} steps the return {final:.1f} is not random {baseline:.1f} + 75"
     )
