@@ -9,8 +9,8 @@ baseline comes from the in-process view of the same simulation (SacRobotQuadrupe
 random actions soon fall). The measure is the learner's mean return over its 20 latest training episodes (the
 exploring policy, like for like with the uniform one; two deterministic evaluation episodes are too few to judge
 on). The threshold, random + 75 over a 10 s episode of 200 steps, fails for a learner that does not learn:
-the random policy falls within seconds, so clearing it takes staying up longer or moving forward. Seen in five
-runs: random -11, training return 119-399 after 2,000-3,000 steps. Walking is the 50k-step benchmark in bench/.
+the random policy falls within seconds, so clearing it takes staying up longer or moving forward. Seen in four
+runs: random -11, training return 119-399 at the last evaluation (about 2,000 steps). Walking is the 50k-step benchmark in bench/.
 """
 
 from __future__ import annotations
