@@ -149,6 +149,7 @@ def plot_checkpoints(result: dict, out: str) -> None:
     for r in rows:
         if r["falls"]:
             ax.annotate("fell", (r["env_steps"], r["heading_speed_mean_m_s"]), fontsize=7, color="red")
+    ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
     ax.set_xlabel("environment steps (20 Hz)")
     ax.set_ylabel("walking speed, m/s")
     ax.set_title("Deterministic 20 s episodes of each checkpoint")

@@ -44,8 +44,8 @@ class Box2DStandIn(Node):
         self.last_command_time = -1.0
         self.done = False
         self.rejected = 0
-        # Each topic's bytes are packed straight from the step's numbers (nodes/cdr_writers.py): converting
-        # message objects cost more than a lockstep step's physics.
+        # Each topic's bytes are packed straight from the step's numbers (nodes/cdr_writers.py), skipping
+        # rclpy's field-by-field conversion of message objects on every lockstep step.
         self.write_joints = cdr_writers.JointStateWriter(walker.JOINT_NAMES)
         self.write_imu = cdr_writers.ImuWriter("hull")
         self.write_odom = cdr_writers.OdometryWriter("odom", "hull")
