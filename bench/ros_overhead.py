@@ -9,7 +9,11 @@ collector batching transitions to /sac_robot/transitions. This process plays the
 it counts the transitions that arrive and acknowledges them. The two sides alternate, several
 rounds, and the ratio is taken per round. Run alone: the machine has 2 cores.
 
-    python bench/ros_overhead.py [--rounds 3] [--seconds 15] [--json out.json]
+--floor adds a third side: the same stand-in answered by a trivial responder in this process (it
+subscribes to the collector's six topics, replies to each step's privileged message with a zero
+command, and calls reset at episode ends): what the stand-in and Fast DDS cost without our collector.
+
+    python bench/ros_overhead.py [--rounds 3] [--seconds 15] [--floor] [--json out.json]
 """
 
 from __future__ import annotations
@@ -103,14 +107,81 @@ def through_ros(seconds: float, config: Path, warmup: float = 5.0) -> float:
             executor.spin_once(timeout_sec=0.05)
         return (count["n"] - n0) / (time.perf_counter() - t0)
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGINT)
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+        _stop(procs)
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        p.send_signal(signal.SIGINT)
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def floor(seconds: float, warmup: float = 5.0) -> float:
+    """Steps/s of the stand-in with a responder that does nothing but answer (and reset)."""
+    import rclpy
+    from rclpy.experimental import EventsExecutor  # what the nodes spin with (nodes/spin.py)
+    from std_msgs.msg import Float64MultiArray
+    from std_srvs.srv import Trigger
+
+    from sac_robot.nodes import cdr, cdr_writers
+    from sac_robot.nodes import ros_io as io
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    stand_in = subprocess.Popen(
+        [sys.executable, "-m", "sac_robot.nodes.box2d_stand_in", "--ros-args", "-p", "lockstep:=true"],
+        env=env,
+        start_new_session=True,
+        stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node("overhead_floor", context=ctx)
+    qos = io.lockstep_qos(True)
+    zero = cdr_writers.Float64MultiArrayWriter(4)([0.0] * 4)
+    pub = node.create_publisher(Float64MultiArray, io.JOINT_COMMANDS, io.COMMAND_QOS)
+    reset = node.create_client(Trigger, io.RESET)
+    steps = {"n": 0}
+
+    def on_step(data: bytes) -> None:
+        steps["n"] += 1
+        _, _, terminated, truncated = cdr.vector3_stamped(data)
+        if terminated > 0.5 or truncated > 0.5:
+            reset.call_async(Trigger.Request())
+        else:
+            pub.publish(zero)
+
+    for msg_type, topic in [
+        (io.JointState, io.JOINT_STATES),
+        (io.Imu, io.IMU),
+        (io.Odometry, io.ODOM),
+        (io.LaserScan, io.SCAN),
+        (io.JointState, io.FOOT_CONTACTS),
+    ]:
+        node.create_subscription(msg_type, topic, lambda data: None, qos, raw=True)
+    node.create_subscription(io.Vector3Stamped, io.PRIVILEGED, on_step, qos, raw=True)
+    executor = EventsExecutor(context=ctx)
+    executor.add_node(node)
+    try:
+        end = time.perf_counter() + warmup
+        while time.perf_counter() < end:
+            executor.spin_once(timeout_sec=0.05)
+            if steps["n"] == 0:
+                pub.publish(zero)  # the stand-in's first state may have gone out before we subscribed
+        n0, t0 = steps["n"], time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            executor.spin_once(timeout_sec=0.05)
+        return (steps["n"] - n0) / (time.perf_counter() - t0)
+    finally:
+        _stop([stand_in])
         executor.shutdown()
         node.destroy_node()
         rclpy.shutdown(context=ctx)
@@ -120,15 +191,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--floor", action="store_true", help="also measure the stand-in with a trivial responder")
     ap.add_argument("--json")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "walker_random.yaml"
         _config(config)
-        rates: dict[str, list[float]] = {"in_process": [], "ros": []}
+        sides = ["in_process", "ros"] + (["ros_floor"] if args.floor else [])
+        rates: dict[str, list[float]] = {side: [] for side in sides}
+        measure = {
+            "in_process": lambda: in_process(args.seconds),
+            "ros": lambda: through_ros(args.seconds, config),
+            "ros_floor": lambda: floor(args.seconds),
+        }
         for r in range(args.rounds):
-            for side in ["in_process", "ros"] if r % 2 == 0 else ["ros", "in_process"]:
-                rate = in_process(args.seconds) if side == "in_process" else through_ros(args.seconds, config)
+            for side in sides if r % 2 == 0 else sides[::-1]:
+                rate = measure[side]()
                 rates[side].append(rate)
                 print(f"round {r}: {side:10s} {rate:8.0f} steps/s", flush=True)
     ratios = [a / b for a, b in zip(rates["ros"], rates["in_process"])]
@@ -136,6 +214,7 @@ def main() -> None:
     print(
         f"median: in-process {summary['in_process']:.0f} steps/s, ROS {summary['ros']:.0f} steps/s, "
         f"ROS/in-process {statistics.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f})"
+        + (f", stand-in with a trivial responder {summary['ros_floor']:.0f} steps/s" if args.floor else "")
     )
     if args.json:
         Path(args.json).write_text(json.dumps({"rates": rates, "ratios": ratios, "median": summary}, indent=2))
