@@ -62,20 +62,20 @@ def state_to_obs(state: RobotState) -> np.ndarray:
         raise ValueError("BipedalWalker observation needs odom, foot_contacts and scan")
     if len(state.scan) != 10 or len(state.foot_contact) != 2 or len(state.joint_position) != 4:
         raise ValueError("BipedalWalker observation needs 4 joints, 2 feet and 10 lidar ranges")
-    _, qy, _, qw = state.imu_orientation
+    _, qy, _, qw = (float(x) for x in state.imu_orientation)
     pitch = 2.0 * math.atan2(qy, qw)  # exact for a pure pitch rotation, any angle
-    q, dq = state.joint_position, state.joint_velocity
-    v = state.base_linear_velocity
-    c = state.foot_contact
-    out = np.empty(OBS_DIM, dtype=np.float32)
-    out[0] = -pitch
-    out[1] = -state.imu_angular_velocity[1] * 2.0 / FPS
-    out[2] = v[0] * VX_SCALE
-    out[3] = v[2] * VY_SCALE
-    out[4:9] = [q[0], dq[0] / SPEED_HIP, q[1] + 1.0, dq[1] / SPEED_KNEE, c[0]]
-    out[9:14] = [q[2], dq[2] / SPEED_HIP, q[3] + 1.0, dq[3] / SPEED_KNEE, c[1]]
-    out[14:24] = np.asarray(state.scan) / LIDAR_RANGE
-    return out
+    # Plain floats, one array at the end: this runs on every control step of the lockstep path.
+    q, dq = np.asarray(state.joint_position).tolist(), np.asarray(state.joint_velocity).tolist()
+    v, c = np.asarray(state.base_linear_velocity).tolist(), np.asarray(state.foot_contact).tolist()
+    head = [
+        -pitch,
+        -float(state.imu_angular_velocity[1]) * 2.0 / FPS,
+        v[0] * VX_SCALE,
+        v[2] * VY_SCALE,
+        q[0], dq[0] / SPEED_HIP, q[1] + 1.0, dq[1] / SPEED_KNEE, c[0],
+        q[2], dq[2] / SPEED_HIP, q[3] + 1.0, dq[3] / SPEED_KNEE, c[1],
+    ]  # fmt: skip
+    return np.array(head + (np.asarray(state.scan, dtype=np.float64) / LIDAR_RANGE).tolist(), dtype=np.float32)
 
 
 class WalkerObservation:

@@ -101,20 +101,25 @@ class Pipeline:
     obs_dim: int
     act_dim: int
 
+    def __post_init__(self) -> None:
+        # Both mappings run every control step: the per-joint arrays are built once.
+        self._effort = self.description.array("effort")
+        self._home = self.description.array("home")
+
     def action_to_command(self, action: np.ndarray) -> np.ndarray:
         """Map a policy action in [-1, 1]^J to the joint command the robot takes."""
-        a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        a = np.minimum(np.maximum(np.asarray(action, dtype=np.float64), -1.0), 1.0)
         if self.cfg.action.mode == "effort":
-            return a * self.description.array("effort")
-        return self.description.array("home") + a * self.cfg.action.scale
+            return a * self._effort
+        return self._home + a * self.cfg.action.scale
 
     def command_to_action(self, command: np.ndarray) -> np.ndarray:
         """The action actually executed after the safety layer changed the command (stored for learning)."""
         if self.cfg.action.mode == "effort":
-            a = command / self.description.array("effort")
+            a = command / self._effort
         else:
-            a = (command - self.description.array("home")) / self.cfg.action.scale
-        return np.clip(a, -1.0, 1.0)
+            a = (command - self._home) / self.cfg.action.scale
+        return np.minimum(np.maximum(a, -1.0), 1.0)
 
     @property
     def needs(self) -> tuple[str, ...]:
