@@ -58,6 +58,18 @@ def _config(path: Path) -> None:
     path.write_text(yaml.safe_dump(cfg))
 
 
+def _spawn(module: str, *params: str) -> subprocess.Popen:
+    """A node process with ``-p`` parameters, in its own session (killed as a group if it hangs)."""
+    args = [arg for p in params for arg in ("-p", p)]
+    return subprocess.Popen(
+        [sys.executable, "-m", module, "--ros-args", *args],
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        start_new_session=True,
+        stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+
+
 def through_ros(seconds: float, config: Path, warmup: float = 5.0) -> float:
     import rclpy
     from std_msgs.msg import String, UInt8MultiArray
@@ -65,24 +77,9 @@ def through_ros(seconds: float, config: Path, warmup: float = 5.0) -> float:
     from sac_robot.core.wire import decode_transitions, encode_ack
     from sac_robot.nodes import ros_io as io
 
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    base = [sys.executable, "-m"]
     procs = [
-        subprocess.Popen(
-            base + ["sac_robot.nodes.box2d_stand_in", "--ros-args", "-p", "lockstep:=true"],
-            env=env,
-            start_new_session=True,
-            stderr=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            base
-            + ["sac_robot.nodes.collector_node", "--ros-args", "-p", f"config:={config}", "-p", "use_sim_time:=true"],
-            env=env,
-            start_new_session=True,
-            stderr=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-        ),
+        _spawn("sac_robot.nodes.box2d_stand_in", "lockstep:=true"),
+        _spawn("sac_robot.nodes.collector_node", f"config:={config}", "use_sim_time:=true"),
     ]
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
@@ -134,14 +131,7 @@ def floor(seconds: float, warmup: float = 5.0) -> float:
     from sac_robot.nodes import cdr, cdr_writers
     from sac_robot.nodes import ros_io as io
 
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    stand_in = subprocess.Popen(
-        [sys.executable, "-m", "sac_robot.nodes.box2d_stand_in", "--ros-args", "-p", "lockstep:=true"],
-        env=env,
-        start_new_session=True,
-        stderr=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-    )
+    stand_in = _spawn("sac_robot.nodes.box2d_stand_in", "lockstep:=true")
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node("overhead_floor", context=ctx)
