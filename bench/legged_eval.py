@@ -99,25 +99,20 @@ def run(
         import imageio.v2 as imageio
 
         imageio.mimwrite(video, frames, fps=env.unwrapped.control_hz, macro_block_size=1)
-    speeds = np.array([r["forward_speed_m_s"] for r in rows])
-    heading = np.array([r["heading_speed_m_s"] for r in rows])
-    straight = np.array([r["straight_line_speed_m_s"] for r in rows])
+    # forward: net world-x progress (lower when the heading drifts); heading: along the robot's own yaw, what
+    # walk_in_the_park's reward measures; straight_line: start to end (lower when the walk curves)
+    speeds = {k: np.array([r[f"{k}_speed_m_s"] for r in rows]) for k in ("forward", "heading", "straight_line")}
     return {
         "policy": policy_path,
         "env": env_id,
         "episodes": rows,
-        "forward_speed_mean_m_s": float(speeds.mean()),
-        "forward_speed_min_m_s": float(speeds.min()),
-        "heading_speed_mean_m_s": float(heading.mean()),
-        "heading_speed_min_m_s": float(heading.min()),
-        # start to end in a straight line: lower than the heading speed when the walk curves
-        "straight_line_speed_mean_m_s": float(straight.mean()),
-        "straight_line_speed_min_m_s": float(straight.min()),
+        **{f"{k}_speed_{stat}_m_s": float(getattr(v, stat)()) for k, v in speeds.items() for stat in ("mean", "min")},
         "falls": sum(r["fell"] for r in rows),
         "seconds_mean": float(np.mean([r["seconds"] for r in rows])),
-        # walking 20 s without a fall at >= 0.3 m/s along its heading (what walk_in_the_park's reward measures);
-        # forward_speed_* is the net world-x progress, lower when the robot's heading drifts
-        "goal_met": bool(all(not r["fell"] and r["seconds"] >= 20.0 - 1e-6 for r in rows) and heading.min() >= 0.3),
+        # walking 20 s without a fall at >= 0.3 m/s along its heading
+        "goal_met": bool(
+            all(not r["fell"] and r["seconds"] >= 20.0 - 1e-6 for r in rows) and speeds["heading"].min() >= 0.3
+        ),
         "video": video,
         "perturbed_starts": perturb,
     }

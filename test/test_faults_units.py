@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from batches import random_batch
 
 from sac_robot.core import atomic_io
 from sac_robot.core.atomic_io import encode_tensors
@@ -38,17 +39,7 @@ def _core(run_dir: Path, resume: bool = False) -> LearnerCore:
 
 
 def _batch(first: int, n: int = 10, collector: str = "robot1") -> TransitionBatch:
-    rng = np.random.default_rng(first)
-    arrays = {
-        "obs": rng.standard_normal((n, OBS)).astype(np.float32),
-        "action": rng.uniform(-1, 1, (n, ACT)).astype(np.float32),
-        "reward": rng.standard_normal(n).astype(np.float32),
-        "next_obs": rng.standard_normal((n, OBS)).astype(np.float32),
-        "terminated": np.zeros(n, np.float32),
-        "truncated": np.zeros(n, np.float32),
-        "intervened": np.zeros(n, np.float32),
-    }
-    return TransitionBatch(collector, 1, first, arrays)
+    return random_batch(first, n, obs_dim=OBS, act_dim=ACT, collector=collector, epoch=1)
 
 
 class FullDisk:

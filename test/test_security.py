@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from batches import random_batch
 
 from sac_robot.core.config import SACConfig
 from sac_robot.core.export import policy_bytes, policy_tensors_and_meta
@@ -38,17 +39,7 @@ def _agent() -> SAC:
 
 
 def _batch(n: int = 3, first: int = 0) -> TransitionBatch:
-    rng = np.random.default_rng(0)
-    arrays = {
-        "obs": rng.standard_normal((n, 24)).astype(np.float32),
-        "action": rng.uniform(-1, 1, (n, 4)).astype(np.float32),
-        "reward": rng.standard_normal(n).astype(np.float32),
-        "next_obs": rng.standard_normal((n, 24)).astype(np.float32),
-        "terminated": np.zeros(n, np.float32),
-        "truncated": np.zeros(n, np.float32),
-        "intervened": np.zeros(n, np.float32),
-    }
-    return TransitionBatch("robot1", 7, first, arrays)
+    return random_batch(first, n, obs_dim=24, act_dim=4, collector="robot1", epoch=7, seed=0)
 
 
 def test_signed_policy_round_trip_and_every_forgery_is_refused() -> None:

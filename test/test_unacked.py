@@ -9,23 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from batches import random_batch
 
 from sac_robot.core.wire import TransitionBatch
 from sac_robot.robot.unacked import UnackedStore
 
 
 def _batch(first: int, n: int = 10) -> TransitionBatch:
-    rng = np.random.default_rng(first)
-    arrays = {
-        "obs": rng.standard_normal((n, 3)).astype(np.float32),
-        "action": rng.uniform(-1, 1, (n, 2)).astype(np.float32),
-        "reward": rng.standard_normal(n).astype(np.float32),
-        "next_obs": rng.standard_normal((n, 3)).astype(np.float32),
-        "terminated": np.zeros(n, np.float32),
-        "truncated": np.zeros(n, np.float32),
-        "intervened": np.zeros(n, np.float32),
-    }
-    return TransitionBatch("robot/1", 7, first, arrays)
+    return random_batch(first, n, obs_dim=3, act_dim=2, collector="robot/1", epoch=7)
 
 
 def test_spills_beyond_memory_resends_in_order_and_forgets_what_is_acknowledged(tmp_path: Path) -> None:

@@ -84,17 +84,19 @@ class Box2DStandIn(Node):
         try:
             cmd = cdr.float64_multi_array(data)
         except cdr.CdrError as err:
-            cmd, why = None, str(err)
-        else:
-            why = f"need 4 finite efforts, got {cmd.shape}"
-        if cmd is None or cmd.shape != (4,) or not np.all(np.isfinite(cmd)):
-            self.rejected += 1
-            self.get_logger().warning(f"joint_commands rejected: {why}", throttle_duration_sec=1.0)
+            self._reject(str(err))
+            return
+        if cmd.shape != (4,) or not np.isfinite(cmd).all():
+            self._reject(f"need 4 finite efforts, got {cmd.shape}")
             return
         self.command = cmd
         self.last_command_time = self.get_clock().now().nanoseconds * 1e-9
         if self.lockstep:
             self.advance()
+
+    def _reject(self, why: str) -> None:
+        self.rejected += 1
+        self.get_logger().warning(f"joint_commands rejected: {why}", throttle_duration_sec=1.0)
 
     def on_timer(self) -> None:
         now = self.get_clock().now().nanoseconds * 1e-9

@@ -23,8 +23,9 @@ import numpy as np
 ENCAPSULATION = b"\x00\x01\x00\x00"  # plain CDR, little endian, no options
 
 
-def _split_time(seconds: float) -> tuple[int, int]:
-    ns = round(seconds * 1e9)  # as ros_io.to_time: round once, then split
+def split_time(seconds: float) -> tuple[int, int]:
+    """(sec, nanosec) of a builtin_interfaces/Time: round once, then split (4.9999999996 s is 5 s, not 4)."""
+    ns = round(seconds * 1e9)
     return ns // 1_000_000_000, ns % 1_000_000_000
 
 
@@ -96,7 +97,7 @@ class JointStateWriter:
     def __call__(self, stamp: float, position: np.ndarray, velocity: np.ndarray, effort: np.ndarray) -> bytes:
         n = self.n
         return ENCAPSULATION + self.struct.pack(
-            *_split_time(stamp),
+            *split_time(stamp),
             *self._prefix,
             n,
             *np.asarray(position, dtype=np.float64).reshape(n).tolist(),
@@ -120,7 +121,7 @@ class ImuWriter:
 
     def __call__(self, stamp: float, orientation: np.ndarray, gyro: np.ndarray, accel: np.ndarray) -> bytes:
         return ENCAPSULATION + self.struct.pack(
-            *_split_time(stamp),
+            *split_time(stamp),
             len(self.frame),
             self.frame,
             *np.asarray(orientation, dtype=np.float64).reshape(4).tolist(),
@@ -141,7 +142,7 @@ class OdometryWriter:
 
     def __call__(self, stamp: float, position: np.ndarray, orientation: np.ndarray, velocity: np.ndarray) -> bytes:
         return ENCAPSULATION + self.struct.pack(
-            *_split_time(stamp),
+            *split_time(stamp),
             len(self.frame),
             self.frame,
             len(self.child),
@@ -169,7 +170,7 @@ class LaserScanWriter:
     def __call__(self, stamp: float, ranges: np.ndarray) -> bytes:
         n = self.count
         return ENCAPSULATION + self.struct.pack(
-            *_split_time(stamp),
+            *split_time(stamp),
             len(self.frame),
             self.frame,
             *self._fields,
@@ -187,7 +188,7 @@ class Vector3StampedWriter:
         self.struct = Layout().header(self.frame).doubles(3).compile()
 
     def __call__(self, stamp: float, x: float, y: float, z: float) -> bytes:
-        return ENCAPSULATION + self.struct.pack(*_split_time(stamp), len(self.frame), self.frame, x, y, z)
+        return ENCAPSULATION + self.struct.pack(*split_time(stamp), len(self.frame), self.frame, x, y, z)
 
 
 _CLOCK = Layout().time().compile()
@@ -195,7 +196,7 @@ _CLOCK = Layout().time().compile()
 
 def clock(stamp: float) -> bytes:
     """rosgraph_msgs/Clock."""
-    return ENCAPSULATION + _CLOCK.pack(*_split_time(stamp))
+    return ENCAPSULATION + _CLOCK.pack(*split_time(stamp))
 
 
 class Float64MultiArrayWriter:

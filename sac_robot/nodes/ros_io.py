@@ -86,8 +86,8 @@ class MessageError(ValueError):
 
 
 def to_time(seconds: float) -> Time:
-    ns = round(seconds * 1e9)  # round once, then split: 4.9999999996 s must become 5 s, not 4 s
-    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+    sec, nanosec = cdr_writers.split_time(seconds)  # the one rounding rule, shared with the packed messages
+    return Time(sec=sec, nanosec=nanosec)
 
 
 def from_time(stamp: Time) -> float:
