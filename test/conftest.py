@@ -190,3 +190,11 @@ def listener(rclpy_context: Any) -> Any:
     yield make
     for each in made:
         each.close()
+
+
+@pytest.fixture
+def rig(rclpy_context: Any, proc_reaper: ProcReaper, ros_env: dict[str, str], tmp_path: Any) -> Iterator[Any]:
+    """Hardware-emulation rig (test/hw_rig.py): node processes, an observer node, synthetic sensors."""
+    from hw_rig import make_rig
+
+    yield from make_rig(rclpy_context, proc_reaper, ros_env, tmp_path)

@@ -186,7 +186,7 @@ def test_policy_node_drives_stand_in_with_estop(tmp_path: Path, proc_reaper, ros
                 diags.append({kv.key: kv.value for kv in s.values})
 
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
-    estop = node.create_publisher(Bool, io.GLOBAL_ESTOP, io.ESTOP_QOS)
+    estop = node.create_publisher(Bool, io.GLOBAL_ESTOP, 10)  # as `ros2 topic pub` does: reliable, volatile
     resume = node.create_client(Trigger, io.RESUME)
 
     def logs() -> str:

@@ -18,327 +18,39 @@ stopped by the test (proc_reaper).
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
-import threading
 import time
-from collections import deque
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pybullet  # noqa: F401  (an install requirement: these tests never skip)
 import pytest
-import rclpy
 import yaml
-from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
-from std_msgs.msg import Bool, Float64MultiArray, UInt8MultiArray
-from std_srvs.srv import Trigger
+from std_msgs.msg import UInt8MultiArray
 
-from sac_robot.nodes import ros_io as io
 from sac_robot.nodes.pybullet_stand_in import EMULATED_STD, TELEPORT_RESET
-from sac_robot.robot.description import load_robot
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.timeout(150)]
 
-REPO = Path(__file__).resolve().parents[1]
-QUAD = load_robot("quadruped")
-HOME = QUAD.array("home")
-LOWER, UPPER = QUAD.array("lower"), QUAD.array("upper")
-VELOCITY, EFFORT = QUAD.array("velocity"), QUAD.array("effort")
-MARGIN = 0.05  # quadruped_hw's safety.position_margin: commands stay this far inside the limits
-STARTUP_S = 60.0  # a loaded 2-core machine may take a while to start rclpy, pybullet and torch-free nodes
-RATE_HZ = 50.0  # the synthetic tests' control rate (a 50 Hz variant of quadruped_hw)
-PERIOD_S = 1.0 / RATE_HZ
-SENSOR_HZ = 250.0  # synthetic joint_states/IMU/odom rate: drivers publish faster than the control loop
-# Two control periods from the last sensor message to the first safe-mode command: the watchdog fires at the
-# first control step after the newest message is older than sensor_timeout_s, so timeout + one period must
-# stay below two periods; 10 ms leaves one period plus 10 ms for scheduling and delivery.
-WATCHDOG_TIMEOUT_S = 0.010
-COLLECTOR = "sac_robot/collector/hw"
-
-
-# --- configs -----------------------------------------------------------------------------------------------
-
-
-def hw_config(tmp_path: Path, name: str, **robot: Any) -> Path:
-    """config/quadruped_hw.yaml with fast resets (the routine's logic, not its pace, is under test)."""
-    cfg = yaml.safe_load((REPO / "config" / "quadruped_hw.yaml").read_text(encoding="utf-8"))
-    cfg["robot"]["reset"].update(settle_s=0.3, stand_up_s=0.5, verify_s=0.2)
-    for key, value in robot.items():
-        if isinstance(value, dict):
-            cfg["robot"][key].update(value)
-        else:
-            cfg["robot"][key] = value
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    return path
-
-
-def hw50_config(tmp_path: Path, name: str = "hw50", **safety: Any) -> Path:
-    """A 50 Hz variant of quadruped_hw for synthetic sensors; long episodes (no reset mid-test)."""
-    return hw_config(tmp_path, name, control_rate_hz=RATE_HZ, episode_seconds=600, safety=safety)
-
-
-# --- processes ---------------------------------------------------------------------------------------------
-
-
-def node_cmd(module: str, params: dict[str, object], script: str | None = None) -> list[str]:
-    cmd = [sys.executable, script] if script else [sys.executable, "-m", f"sac_robot.nodes.{module}"]
-    cmd += ["--ros-args"]
-    for key, value in params.items():
-        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-        cmd += ["-p", f"{key}:={text}"]
-    return cmd
-
-
-class Procs:
-    """The test's processes, with their output in log files that failures quote."""
-
-    def __init__(self, reaper: Any, env: dict[str, str], log_dir: Path) -> None:
-        self.reaper, self.env, self.log_dir = reaper, env, log_dir
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def start(self, label: str, cmd: list[str]) -> subprocess.Popen:
-        with open(self.log_dir / f"{label}.log", "w", encoding="utf-8") as log:
-            self.procs[label] = self.reaper.spawn(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-        return self.procs[label]
-
-    def run(self, label: str, cmd: list[str], timeout_s: float) -> tuple[int | None, str]:
-        """Start and wait; (exit code or None on timeout, output)."""
-        proc = self.start(label, cmd)
-        try:
-            code = proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.reaper.stop(proc)
-            code = None
-        return code, (self.log_dir / f"{label}.log").read_text(encoding="utf-8", errors="replace")
-
-    def logs(self) -> str:
-        out = []
-        for label, proc in self.procs.items():
-            text = (self.log_dir / f"{label}.log").read_text(encoding="utf-8", errors="replace")
-            out.append(f"--- {label} (exit {proc.poll()}) ---\n{text[-3000:]}")
-        return "\n".join(out)
-
-    def check_alive(self, *labels: str) -> None:
-        dead = {k: self.procs[k].returncode for k in labels if self.procs[k].poll() is not None}
-        if dead:
-            pytest.fail(f"node(s) exited early: {dead}\n{self.logs()}")
-
-    def cli(self, label: str, *args: str, timeout_s: float = 60.0) -> tuple[int | None, str]:
-        return self.run(label, [sys.executable, "-m", "sac_robot.cli.main", *args], timeout_s)
-
-    def arm(self, *args: str) -> None:
-        code, out = self.cli("arm", "arm", "--timeout", "40", *args)
-        assert code == 0, f"sac-robot arm failed ({code}):\n{out}\n{self.logs()}"
-
-
-# --- the test's own node: observes commands and diagnostics, publishes sensors, e-stops, calls services ----
-
-
-class Observer:
-    def __init__(self, context: Any, procs: Procs, watch: tuple[str, ...]) -> None:
-        self.procs, self.watch = procs, watch
-        self.node = rclpy.create_node("hardware_test", context=context)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self.commands: list[tuple[int, np.ndarray]] = []  # (source timestamp ns, command)
-        self.node.create_subscription(Float64MultiArray, io.JOINT_COMMANDS, self._on_command, io.COMMAND_QOS)
-        self.diags: dict[str, list[dict[str, str]]] = {}
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
-        self.joint_states: list[np.ndarray] = []  # the stand-in's [position | velocity | effort]
-        self.node.create_subscription(io.JointState, io.JOINT_STATES, self._on_joint_states, io.SENSOR_QOS)
-        self.estop_pub = self.node.create_publisher(Bool, io.GLOBAL_ESTOP, io.ESTOP_QOS)
-        self.policy_pub = self.node.create_publisher(UInt8MultiArray, io.POLICY, io.POLICY_QOS)
-
-    def _on_command(self, msg: Float64MultiArray, info: Any) -> None:
-        self.commands.append((int(info["source_timestamp"]), np.array(msg.data)))
-
-    def _on_diag(self, msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            values = {kv.key: kv.value for kv in status.values}
-            values["_level"], values["_message"] = str(status.level[0]), status.message
-            self.diags.setdefault(status.name, []).append(values)
-
-    def _on_joint_states(self, msg: io.JointState) -> None:
-        if list(msg.name) == QUAD.joint_names:
-            self.joint_states.append(np.concatenate([msg.position, msg.velocity, msg.effort]))
-
-    def spin_until(self, done: Callable[[], bool], timeout_s: float, what: str) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not done():
-            self.procs.check_alive(*self.watch)
-            if time.monotonic() > deadline:
-                last = {k: v[-1] for k, v in self.diags.items() if v}
-                pytest.fail(
-                    f"timed out after {timeout_s:.0f} s waiting for {what}\nlast diagnostics: {last}\n"
-                    f"{self.procs.logs()}"
-                )
-            self.executor.spin_once(timeout_sec=0.02)
-
-    def spin_for(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        self.spin_until(lambda: time.monotonic() >= end, seconds + 10.0, "time to pass")
-
-    def diag(self, name: str = COLLECTOR) -> dict[str, str]:
-        return self.diags[name][-1] if self.diags.get(name) else {}
-
-    def wait_diag(
-        self, predicate: Callable[[dict[str, str]], bool], timeout_s: float, what: str, name: str = COLLECTOR
-    ) -> dict[str, str]:
-        start = len(self.diags.get(name, []))
-        self.spin_until(lambda: any(predicate(d) for d in self.diags.get(name, [])[start:]), timeout_s, what)
-        return next(d for d in self.diags[name][start:] if predicate(d))
-
-    def wait_training(self, timeout_s: float = STARTUP_S) -> dict[str, str]:
-        """The routine reset that starts every activation is done and control steps are running."""
-        first = self.wait_diag(
-            lambda d: d["reset_phase"] == "DONE" and int(d["steps"]) > 0,
-            timeout_s,
-            "the start-up reset to finish and training steps to run",
-        )
-        return self.wait_diag(lambda d: int(d["steps"]) > int(first["steps"]), 10.0, "steps to increase")
-
-    def call(self, service: str, timeout_s: float = 20.0) -> Trigger.Response:
-        client = self.node.create_client(Trigger, service)
-        self.spin_until(client.service_is_ready, STARTUP_S, f"service {service}")
-        future = client.call_async(Trigger.Request())
-        self.spin_until(future.done, timeout_s, f"the answer of {service}")
-        self.node.destroy_client(client)
-        return future.result()
-
-    def estop(self, pressed: bool) -> int:
-        """Publish the global e-stop; returns the time it was sent (ns, the clock of the source timestamps)."""
-        sent = time.time_ns()
-        self.estop_pub.publish(Bool(data=pressed))
-        return sent
-
-    def commands_since(self, t_ns: int) -> list[np.ndarray]:
-        return [c for t, c in self.commands if t > t_ns]
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-
-
-class SyntheticSensors:
-    """joint_states, imu/data and odom of a robot standing still at home, from a thread at SENSOR_HZ.
-
-    ``enabled[topic] = False`` stops a stream; ``corrupt(...)`` queues non-finite values into the next messages.
-    """
-
-    def __init__(self, node: Any) -> None:
-        self.node = node
-        self.pubs = {
-            "joint_states": node.create_publisher(io.JointState, io.JOINT_STATES, io.SENSOR_QOS),
-            "imu": node.create_publisher(io.Imu, io.IMU, io.SENSOR_QOS),
-            "odom": node.create_publisher(io.Odometry, io.ODOM, io.SENSOR_QOS),
-        }
-        self.enabled = dict.fromkeys(self.pubs, True)
-        self.last_sent_ns = dict.fromkeys(self.pubs, 0)
-        self.stamp_offset = dict.fromkeys(self.pubs, 0.0)  # s added to a topic's stamps: < 0 emulates latency
-        self.plan: deque[tuple[str, str, int, float]] = deque()  # (topic, field, index, value)
-        self.corrupted = 0
-        self.rng = np.random.default_rng(0)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="synthetic-sensors", daemon=True)
-        self._thread.start()
-
-    def corrupt(self, topic: str, field: str, value: float, count: int) -> None:
-        for _ in range(count):
-            self.plan.append((topic, field, int(self.rng.integers(len(HOME))), value))
-
-    def _message(self, topic: str, stamp: float) -> Any:
-        n = len(HOME)
-        if topic == "joint_states":
-            msg = io.joint_state_msg(
-                QUAD.joint_names, HOME + self.rng.normal(0, 1e-3, n), np.zeros(n), np.zeros(n), stamp
-            )
-        elif topic == "imu":
-            msg = io.imu_msg(np.array([0.0, 0.0, 0.0, 1.0]), np.zeros(3), np.array([0.0, 0.0, 9.81]), stamp, "imu")
-        else:
-            msg = io.odom_msg(
-                np.array([0.0, 0.0, 0.29]), np.array([0.0, 0.0, 0.0, 1.0]), np.zeros(3), stamp, "odom", "trunk"
-            )
-        if self.plan and self.plan[0][0] == topic:
-            _, field, index, value = self.plan.popleft()
-            self._apply(msg, field, index, value)
-            self.corrupted += 1
-        return msg
-
-    @staticmethod
-    def _apply(msg: Any, field: str, index: int, value: float) -> None:
-        if field in ("position", "velocity", "effort"):
-            values = list(getattr(msg, field))
-            values[index] = value
-            setattr(msg, field, values)
-            return
-        target = msg  # e.g. "orientation.w", "pose.pose.position.z"
-        *path, last = field.split(".")
-        for part in path:
-            target = getattr(target, part)
-        setattr(target, last, value)
-
-    def _run(self) -> None:
-        period = 1.0 / SENSOR_HZ
-        next_t = time.monotonic()
-        while not self._stop.is_set():
-            stamp = time.time()
-            for topic, pub in self.pubs.items():
-                if self.enabled[topic]:
-                    pub.publish(self._message(topic, stamp + self.stamp_offset[topic]))
-                    self.last_sent_ns[topic] = time.time_ns()
-            next_t += period
-            delay = next_t - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                next_t = time.monotonic()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2.0)
-
-
-@pytest.fixture
-def rig(rclpy_context: Any, proc_reaper: Any, ros_env: dict[str, str], tmp_path: Path):
-    """make(*labels) → (Procs, Observer watching those processes); SyntheticSensors via rig.sensors()."""
-    made: list[Any] = []
-    procs = Procs(proc_reaper, ros_env, tmp_path)
-
-    class Rig:
-        def __init__(self) -> None:
-            self.procs = procs
-
-        def observer(self, *watch: str) -> Observer:
-            made.append(Observer(rclpy_context, procs, watch))
-            return made[-1]
-
-        def sensors(self, obs: Observer) -> SyntheticSensors:
-            made.append(SyntheticSensors(obs.node))
-            return made[-1]
-
-    yield Rig()
-    for each in reversed(made):
-        each.close()
-
-
-def start_collector(procs: Procs, config: Path, **params: object) -> None:
-    procs.start("collector", node_cmd("collector_node", {"config": config, "collector_id": "hw", **params}))
-
-
-def start_stand_in(procs: Procs, config: Path, script: str | None = None, **params: object) -> None:
-    params = {"config": config, "emulate_hardware": True, "seed": 1, **params}
-    procs.start("stand_in", node_cmd("pybullet_stand_in", params, script))
-
-
-def held(commands: list[np.ndarray]) -> list[bool]:
-    """Per command: equal to the one before, i.e. the hold safe mode (a random policy never repeats itself)."""
-    return [i > 0 and np.array_equal(commands[i], commands[i - 1]) for i in range(len(commands))]
-
+from hw_rig import (
+    EFFORT,
+    HOME,
+    LOWER,
+    MARGIN,
+    PERIOD_S,
+    QUAD,
+    RATE_HZ,
+    REPO,
+    STARTUP_S,
+    UPPER,
+    VELOCITY,
+    WATCHDOG_TIMEOUT_S,
+    held,
+    hw50_config,
+    hw_config,
+    start_collector,
+    start_stand_in,
+)
 
 # --- a. e-stop ---------------------------------------------------------------------------------------------
 

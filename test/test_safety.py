@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -41,6 +43,12 @@ def make_state(q=None, qd=None, roll: float = 0.0, stamp: float = 0.0) -> RobotS
     qd = np.zeros(J) if qd is None else np.asarray(qd, dtype=np.float64)
     quat = np.array([math.sin(roll / 2), 0.0, 0.0, math.cos(roll / 2)])
     return RobotState(q, qd, np.zeros(J), imu_orientation=quat, stamp=stamp)
+
+
+def slow_hands() -> Callable[[], float]:
+    """A steady clock a second later at every look: no release comes within the hold-off after a press."""
+    ticks = itertools.count(0.0, 1.0)
+    return lambda: next(ticks)
 
 
 def fresh(layer: SafetyLayer, now: float) -> None:
@@ -154,7 +162,7 @@ def test_clipping_is_reported_and_within_one_step() -> None:
     during=st.lists(desired_st, min_size=1, max_size=8),
 )
 def test_estop_latches_until_resume(before, during) -> None:
-    layer = SafetyLayer(SafetyConfig(), DESC, DT)
+    layer = SafetyLayer(SafetyConfig(), DESC, DT, steady_clock=slow_hands())
     now, state = 0.0, make_state()
     for desired in before:
         now += DT
@@ -181,7 +189,7 @@ def test_estop_latches_until_resume(before, during) -> None:
 
 
 def test_resume_refused_while_pressed_or_blind() -> None:
-    layer = SafetyLayer(SafetyConfig(sensor_timeout_s=0.05), DESC, DT)
+    layer = SafetyLayer(SafetyConfig(sensor_timeout_s=0.05), DESC, DT, steady_clock=slow_hands())
     fresh(layer, 0.0)
     layer.estop(True, 0.0)
     ok, message = layer.request_resume(0.01)
@@ -350,3 +358,112 @@ def test_reset_filter_reseeds_hold_target_inside_limits() -> None:
     layer.estop(True, 0.0)
     command = layer.filter(np.zeros(J), make_state(), 0.0).command
     np.testing.assert_allclose(command, [0.75, DESC.array("home")[1], -1.0])
+
+
+# --- e-stop start-up grace, duplicate deliveries, fail-safe heartbeat ---------------------------------------
+
+
+class FakeSteady:
+    """The steady clock of the e-stop's grace and heartbeat, moved by the test."""
+
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_nothing_moves_during_the_estop_grace_and_a_latched_estop_arriving_in_it_holds() -> None:
+    steady = FakeSteady()
+    layer = SafetyLayer(SafetyConfig(estop_grace_s=0.5), DESC, DT, steady_clock=steady)
+    state, now = make_state(), 0.0
+    fresh(layer, now)
+    layer.listen_for_estop()
+    far = DESC.array("home") + 0.3
+    for _ in range(4):  # 0.4 s of the 0.5 s grace: always the hold, whatever the policy asks
+        steady.t += 0.1
+        result = layer.filter(far, state, now)
+        assert result.safe_mode and "estop_unknown" in result.reasons
+        np.testing.assert_array_equal(result.command, np.clip(DESC.array("home"), layer.lower, layer.upper))
+    assert "starting" in layer.status_message()
+    layer.estop(True, now)  # the latched e-stop arrives late in the grace
+    steady.t += 0.2  # the grace is over; the e-stop holds
+    result = layer.filter(far, state, now)
+    assert result.safe_mode and result.reasons[0] == "estop" and "estop_unknown" not in result.reasons
+
+
+def test_after_the_grace_with_no_estop_the_robot_moves() -> None:
+    steady = FakeSteady()
+    layer = SafetyLayer(SafetyConfig(estop_grace_s=0.5), DESC, DT, steady_clock=steady)
+    fresh(layer, 0.0)
+    layer.listen_for_estop()
+    assert not layer.estop_known
+    steady.t += 0.51
+    assert layer.estop_known
+    assert not layer.filter(DESC.array("home"), make_state(), 0.0).safe_mode
+
+
+def test_a_layer_that_no_node_listens_for_has_no_grace() -> None:
+    """Offline users of the layer (bring-up math, tests, the in-process env) are not held."""
+    layer = SafetyLayer(SafetyConfig(), DESC, DT)
+    fresh(layer, 0.0)
+    assert layer.estop_known and not layer.filter(DESC.array("home"), make_state(), 0.0).safe_mode
+
+
+def test_a_late_copy_of_a_release_cannot_undo_a_newer_press() -> None:
+    """One message reaches a node through several subscriptions (one per QoS profile), so a copy of a release
+    can arrive just after a newer press: a release that soon after a press is ignored."""
+    steady = FakeSteady()
+    layer = SafetyLayer(SafetyConfig(), DESC, DT, steady_clock=steady)
+    assert layer.estop(True, 0.0)
+    steady.t += 1.0
+    assert layer.estop(False, 0.0) and not layer.estop_pressed  # a real release
+    assert layer.estop(True, 0.0)  # pressed again ...
+    steady.t += 0.001
+    assert not layer.estop(False, 0.0)  # ... and the old release's second copy arrives: ignored
+    assert layer.estop_pressed and layer.estop_latched
+    ok, why = layer.request_resume(0.0)
+    assert not ok and "still pressed" in why
+    steady.t += 0.3  # a person releasing later is heard
+    assert layer.estop(False, 0.0) and not layer.estop_pressed
+    assert layer.counts["estop_pressed"] == 2
+
+
+def test_heartbeat_missing_from_the_start_keeps_the_robot_still_without_latching() -> None:
+    steady = FakeSteady()
+    layer = SafetyLayer(SafetyConfig(estop_heartbeat_s=0.2), DESC, DT, steady_clock=steady)
+    fresh(layer, 0.0)
+    result = layer.filter(DESC.array("home"), make_state(), 0.0)
+    assert result.safe_mode and "estop_heartbeat" in result.reasons
+    assert not layer.estop_latched
+    layer.estop(False, 0.0)  # the first heartbeat: moving is allowed at once, nothing was latched
+    assert not layer.filter(DESC.array("home"), make_state(), 0.0).safe_mode
+
+
+def test_heartbeat_lost_latches_and_needs_the_heartbeat_and_a_resume() -> None:
+    steady = FakeSteady()
+    layer = SafetyLayer(SafetyConfig(estop_heartbeat_s=0.2), DESC, DT, steady_clock=steady)
+    fresh(layer, 0.0)
+    for _ in range(5):  # heartbeats at 10 Hz: moving
+        assert layer.estop(False, 0.0)
+        steady.t += 0.1
+        assert not layer.filter(DESC.array("home"), make_state(), 0.0).safe_mode
+    steady.t += 0.25  # the radio died
+    result = layer.filter(DESC.array("home"), make_state(), 0.0)
+    assert result.safe_mode and "estop_heartbeat" in result.reasons and layer.estop_latched
+    assert layer.diagnostics()["estop"] == "heartbeat lost (latched)"
+    ok, why = layer.request_resume(0.0)
+    assert not ok and "heartbeat" in why
+    layer.estop(False, 0.0)  # the link is back: still latched
+    assert layer.filter(DESC.array("home"), make_state(), 0.0).safe_mode
+    ok, why = layer.request_resume(0.0)
+    assert ok, why
+    assert not layer.filter(DESC.array("home"), make_state(), 0.0).safe_mode
+    assert layer.counts["estop_heartbeat_lost"] == 1  # one loss, however many steps it lasted
+
+
+def test_estop_settings_are_validated_by_name() -> None:
+    with pytest.raises(ValidationError, match="estop_heartbeat_s"):
+        SafetyConfig(estop_heartbeat_s=0)
+    with pytest.raises(ValidationError, match="estop_grace_s"):
+        SafetyConfig(estop_grace_s=-1)

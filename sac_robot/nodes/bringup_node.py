@@ -5,7 +5,7 @@
     joint_states, imu/data                       → RobotState (ros_io; joints mapped by name)
     BringupCheck.tick (one joint at a time, small and slow, in real time)
         → SafetyLayer.filter                     → joint_commands (position targets, description order)
-    sac_robot/estop and /sac_robot/estop (Bool)  → abort: the safety layer holds, the check fails
+    sac_robot/estop and /sac_robot/estop (Bool, any QoS) → abort: the safety layer holds, the check fails
 
 The check moves each joint in turn by a small amount and back and compares the measured joint states with
 the command: a swapped joint order, a reversed direction or a wrong scale is named with its joint. When it
@@ -30,10 +30,11 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
-from std_msgs.msg import Bool, Float64MultiArray
+from std_msgs.msg import Float64MultiArray
 
 from sac_robot.core.config import ConfigError, load_config
 from sac_robot.nodes import ros_io as io
+from sac_robot.nodes.safety_topics import QosWatch, subscribe_estop
 from sac_robot.robot.bringup import BringupCheck, BringupConfig
 from sac_robot.robot.pipeline import build_pipeline
 from sac_robot.robot.safety import SafetyLayer
@@ -76,11 +77,21 @@ class BringupNode(Node):
         self.failed_joint: str | None = None
         self.started = time.monotonic()
 
-        self.pub_cmd = self.create_publisher(Float64MultiArray, io.JOINT_COMMANDS, io.COMMAND_QOS)
-        self.create_subscription(io.JointState, io.JOINT_STATES, self.on_joint_states, io.SENSOR_QOS)
-        self.create_subscription(io.Imu, io.IMU, self.on_imu, io.SENSOR_QOS)
-        self.create_subscription(Bool, io.ESTOP, self.on_estop, io.ESTOP_QOS)
-        self.create_subscription(Bool, io.GLOBAL_ESTOP, self.on_estop, io.ESTOP_QOS)
+        self.qos_watch = QosWatch(self)
+        self.pub_cmd = self.create_publisher(
+            Float64MultiArray,
+            io.JOINT_COMMANDS,
+            io.COMMAND_QOS,
+            event_callbacks=self.qos_watch.publisher(io.JOINT_COMMANDS, io.COMMAND_QOS),
+        )
+        for msg_type, topic, callback in (
+            (io.JointState, io.JOINT_STATES, self.on_joint_states),
+            (io.Imu, io.IMU, self.on_imu),
+        ):
+            events = self.qos_watch.subscription(topic, io.SENSOR_QOS)
+            self.create_subscription(msg_type, topic, callback, io.SENSOR_QOS, event_callbacks=events)
+        subscribe_estop(self, self.on_estop, self.qos_watch)
+        self.safety.listen_for_estop()  # nothing moves before a latched e-stop could have arrived
         self.create_timer(self.period, self.on_tick, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.get_logger().info(
             f"bring-up of {self.description.name}: {len(self.description.joints)} joints, "
@@ -107,8 +118,8 @@ class BringupNode(Node):
             self.bad_messages += 1
             self.get_logger().warning(f"message rejected: {err}", throttle_duration_sec=1.0)
 
-    def on_estop(self, msg: Bool) -> None:
-        self.safety.estop(bool(msg.data), self._now())
+    def on_estop(self, pressed: bool) -> None:
+        self.safety.estop(pressed, self._now())
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -126,6 +137,8 @@ class BringupNode(Node):
                 missing = [k for k in ("joint_states", "imu") if k not in self.latest]
                 self._finish(FAILED, f"no {' or '.join(missing)} message within {self.sensor_wait_s:g} s")
             return
+        if not self.safety.estop_known:
+            return  # the start-up grace: a latched e-stop may still be on its way
         state = self._state()
         step = self.check.tick(time.monotonic(), state)
         if step.command is not None:

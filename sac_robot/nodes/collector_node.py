@@ -6,7 +6,8 @@
     CollectorLoop.step (observation, policy, SafetyLayer)               → joint_commands
     transitions (batched, numbered, kept until acked)                    → /sac_robot/transitions
     /sac_robot/policy → decoded off the control thread, swapped between steps
-    sac_robot/estop and /sac_robot/estop → SafetyLayer latch; sac_robot/resume (Trigger) releases it
+    sac_robot/estop and /sac_robot/estop (Bool, any QoS) → SafetyLayer latch; sac_robot/resume (Trigger) releases it
+    no control step runs before the e-stop's start-up grace (robot.safety.estop_grace_s) has passed
 
 A lifecycle node (rclpy.lifecycle): configure builds the pipeline, safety layer and loop and wires the
 topics; activate arms it. Before activation and after deactivation nothing is published on
@@ -41,13 +42,14 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.clock import Clock, ClockType, JumpThreshold, TimeJump
 from rclpy.duration import Duration
 from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
-from std_msgs.msg import Bool, Float64MultiArray, String, UInt8MultiArray
+from std_msgs.msg import Float64MultiArray, String, UInt8MultiArray
 from std_srvs.srv import Trigger
 
 from sac_robot.core.config import load_config
 from sac_robot.core.wire import VersionGate, WireError, accept_policy, decode_ack, encode_transitions, load_key
 from sac_robot.nodes import cdr_writers
 from sac_robot.nodes import ros_io as io
+from sac_robot.nodes.safety_topics import QosWatch, subscribe_estop
 from sac_robot.nodes.sensors import SensorCache
 from sac_robot.nodes.spin import run_node
 from sac_robot.policy_runtime import FrozenPolicy, PolicyFormatError
@@ -200,17 +202,30 @@ class CollectorNode(LifecycleNode):
         self.missed_reported = 0
 
         sensor_qos = io.lockstep_qos(self.lockstep)
-        self.pub_cmd = self.create_lifecycle_publisher(Float64MultiArray, io.JOINT_COMMANDS, io.COMMAND_QOS)
+        self.qos_watch = QosWatch(self)
+        self.pub_cmd = self.create_lifecycle_publisher(
+            Float64MultiArray,
+            io.JOINT_COMMANDS,
+            io.COMMAND_QOS,
+            event_callbacks=self.qos_watch.publisher(io.JOINT_COMMANDS, io.COMMAND_QOS),
+        )
         self.write_cmd = cdr_writers.Float64MultiArrayWriter(self.pipe.act_dim)  # packed bytes: every step
         self.pub_tr = self.create_publisher(UInt8MultiArray, io.TRANSITIONS, io.TRANSITIONS_QOS)
         self.pub_ep = self.create_publisher(String, io.EPISODES, io.EPISODES_QOS)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.sensors = SensorCache(
-            self, self.pipe.description, self.needs, sensor_qos, self.safety, self.counters, self.on_sensor
+            self,
+            self.pipe.description,
+            self.needs,
+            sensor_qos,
+            self.safety,
+            self.counters,
+            self.on_sensor,
+            self.qos_watch,
         )
         self.latest, self.stamps = self.sensors.latest, self.sensors.stamps
-        self.create_subscription(Bool, io.ESTOP, self.on_estop, io.ESTOP_QOS)
-        self.create_subscription(Bool, io.GLOBAL_ESTOP, self.on_estop, io.ESTOP_QOS)
+        subscribe_estop(self, self.on_estop, self.qos_watch)
+        self.safety.listen_for_estop()  # no control step before a latched e-stop could have arrived
         self.create_subscription(UInt8MultiArray, io.POLICY, self.on_policy, io.POLICY_QOS)
         self.create_subscription(String, io.ACK, self.on_ack, io.ACK_QOS)
         self.create_service(Trigger, io.RESUME, self.on_resume)
@@ -260,7 +275,12 @@ class CollectorNode(LifecycleNode):
     # --- the control step ----------------------------------------------------------------------
     def try_step(self) -> None:
         """Lockstep: run when every needed topic carries the same stamp, newer than the last step's."""
-        if not self.armed or self.resetting or any(k not in self.stamps for k in self.needs):
+        if (
+            not self.armed
+            or self.resetting
+            or not self.safety.estop_known
+            or any(k not in self.stamps for k in self.needs)
+        ):
             return
         stamps = {self.stamps[k] for k in self.needs}
         if len(stamps) != 1:
@@ -285,6 +305,7 @@ class CollectorNode(LifecycleNode):
                 self.waiting_learner = False
                 self.try_step()
             return
+        self.try_step()  # e.g. the first step, held back by the e-stop's start-up grace
         if not self.resetting and time.monotonic() - self.last_step_time > 2.0:
             self.counters["stalls"] += 1
             self.loop.abort_episode()
@@ -298,8 +319,8 @@ class CollectorNode(LifecycleNode):
         if self.resetting:
             self.tick_reset()
             return
-        if any(k not in self.latest for k in self.needs):
-            return  # a step needs a first message of every topic the observation and reward read
+        if any(k not in self.latest for k in self.needs) or not self.safety.estop_known:
+            return  # a step needs every topic the observation and reward read, and the e-stop's state
         self.control_step(self.get_clock().now().nanoseconds * 1e-9)
 
     def control_step(self, now: float) -> None:
@@ -520,8 +541,12 @@ class CollectorNode(LifecycleNode):
             self.last_resend_time = now  # paces resends; last_ack_time stays the learner's last answer
 
     # --- e-stop, resume, diagnostics -----------------------------------------------------------
-    def on_estop(self, msg: Bool) -> None:
-        self.safety.estop(bool(msg.data), self.get_clock().now().nanoseconds * 1e-9)
+    def on_estop(self, pressed: bool) -> None:
+        was = self.safety.estop_pressed
+        if self.safety.estop(pressed, self.get_clock().now().nanoseconds * 1e-9) and pressed != was:
+            self.get_logger().warning(
+                "e-stop pressed: safe mode" if pressed else "e-stop released: call sac_robot/resume to continue"
+            )
 
     def on_resume(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         """A person says go on: after an e-stop (once released), or after a reset that asked for help."""
@@ -534,7 +559,7 @@ class CollectorNode(LifecycleNode):
         return response
 
     def on_diagnostics(self) -> None:
-        values = {**self.counters, **self.safety.diagnostics()}
+        values = {**self.counters, **self.safety.diagnostics(), **self.qos_watch.diagnostics()}
         stats = self.reset.statistics(time.monotonic())
         values.update(
             lifecycle="active" if self.armed else "inactive (not armed: sac-robot arm)",
@@ -554,7 +579,10 @@ class CollectorNode(LifecycleNode):
             learner=self._learner_status(),
         )
         level = max(int(self.safety.status_level()), 1 if self.reset.phase == ResetPhase.WAIT_FOR_PERSON else 0)
+        level = max(level, self.qos_watch.level)
         message = self.safety.status_message()
+        if self.qos_watch.seen:
+            message += "; incompatible QoS: " + values["qos_incompatible"]
         if not self.lockstep:
             values.update(self.timing_diagnostics())
             missed, self.missed_reported = self.missed_deadlines - self.missed_reported, self.missed_deadlines

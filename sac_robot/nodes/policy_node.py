@@ -4,7 +4,8 @@
 
     joint_states, imu/data (+ odom, foot_contacts, scan if the observation reads them) → RobotState (ros_io)
     DeployStep: observation → FrozenPolicy.act → pipeline.action_to_command → SafetyLayer → joint_commands
-    sac_robot/estop and /sac_robot/estop (Bool, latched) → safe mode; sac_robot/resume (Trigger) releases it
+    sac_robot/estop and /sac_robot/estop (Bool, any QoS) → safe mode; sac_robot/resume (Trigger) releases it
+    nothing is published before the e-stop's start-up grace (robot.safety.estop_grace_s) has passed
     /diagnostics about 1 Hz: safety state, counters, latency (sensor stamp → command publish) p50/p99
 
 Parameters: policy (a policy.safetensors file), config (the robot's training config, name or path; its
@@ -27,11 +28,12 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
-from std_msgs.msg import Bool, Float64MultiArray
+from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 
 from sac_robot.core.config import ConfigError, load_config
 from sac_robot.nodes import ros_io as io
+from sac_robot.nodes.safety_topics import QosWatch, subscribe_estop
 from sac_robot.nodes.sensors import SensorCache
 from sac_robot.nodes.spin import run_node
 from sac_robot.policy_runtime import FrozenPolicy, PolicyFormatError
@@ -90,7 +92,14 @@ class PolicyNode(Node):
         self.needs = set(observation_needs(self.pipe))
         # Odometry is optional unless observed: the safety layer's base-height fall check uses it when present.
         self.wants_odom = "odom" in self.needs or rc.safety.min_base_height is not None
-        self.counters = {"steps": 0, "waiting_for_sensors": 0, "bad_messages": 0, "step_errors": 0, "late_steps": 0}
+        self.counters = {
+            "steps": 0,
+            "waiting_for_sensors": 0,
+            "waiting_for_estop": 0,
+            "bad_messages": 0,
+            "step_errors": 0,
+            "late_steps": 0,
+        }
         window = max(1, round(window_s * self.rate))
         self.latency = LatencyWindow(window)  # newest sensor header stamp → command published
         self.compute = LatencyWindow(window)  # timer callback start → command published
@@ -98,13 +107,21 @@ class PolicyNode(Node):
         self.last_step_mono: float | None = None
 
         qos = io.SENSOR_QOS
-        self.pub_cmd = self.create_publisher(Float64MultiArray, io.JOINT_COMMANDS, io.COMMAND_QOS)
+        self.qos_watch = QosWatch(self)
+        self.pub_cmd = self.create_publisher(
+            Float64MultiArray,
+            io.JOINT_COMMANDS,
+            io.COMMAND_QOS,
+            event_callbacks=self.qos_watch.publisher(io.JOINT_COMMANDS, io.COMMAND_QOS),
+        )
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         topics = self.needs | ({"odom"} if self.wants_odom else set())
-        self.sensors = SensorCache(self, self.pipe.description, topics, qos, self.safety, self.counters, self.on_sensor)
+        self.sensors = SensorCache(
+            self, self.pipe.description, topics, qos, self.safety, self.counters, self.on_sensor, self.qos_watch
+        )
         self.latest, self.stamps = self.sensors.latest, self.sensors.stamps
-        self.create_subscription(Bool, io.ESTOP, self.on_estop, io.ESTOP_QOS)
-        self.create_subscription(Bool, io.GLOBAL_ESTOP, self.on_estop, io.ESTOP_QOS)
+        subscribe_estop(self, self.on_estop, self.qos_watch)
+        self.safety.listen_for_estop()  # nothing is published before a latched e-stop could have arrived
         self.create_service(Trigger, io.RESUME, self.on_resume)
         # In joint_states mode this timer is the watchdog: it still acts (safe mode) when sensors stop.
         self.create_timer(self.period, self.on_timer)
@@ -139,6 +156,9 @@ class PolicyNode(Node):
         if any(k not in self.latest for k in self.needs):
             self.counters["waiting_for_sensors"] += 1  # nothing to act on yet: the robot's drivers hold
             return
+        if not self.safety.estop_known:
+            self.counters["waiting_for_estop"] += 1  # the start-up grace: a latched e-stop may be on its way
+            return
         state = self._state()
         now = self._now()
         try:
@@ -161,13 +181,12 @@ class PolicyNode(Node):
         self.last_step_mono = mono
 
     # --- e-stop, resume, diagnostics -----------------------------------------------------------
-    def on_estop(self, msg: Bool) -> None:
-        pressed = bool(msg.data)
-        if pressed != self.safety.estop_pressed:
+    def on_estop(self, pressed: bool) -> None:
+        was = self.safety.estop_pressed
+        if self.safety.estop(pressed, self._now()) and pressed != was:
             self.get_logger().warning(
                 "e-stop pressed: holding (safe mode)" if pressed else "e-stop released: call sac_robot/resume"
             )
-        self.safety.estop(pressed, self._now())
 
     def on_resume(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         ok, why = self.safety.request_resume(self._now())
@@ -196,11 +215,14 @@ class PolicyNode(Node):
             )
         values["latency_samples"] = self.latency.stats_ms()["n"]
         values.update(self.safety.diagnostics(now))
-        level = int(self.safety.status_level())
+        values.update(self.qos_watch.diagnostics())
+        level = max(int(self.safety.status_level()), self.qos_watch.level)
         message = self.safety.status_message()
         if any(k not in self.latest for k in self.needs):
             missing = sorted(k for k in self.needs if k not in self.latest)
             message = f"waiting for {', '.join(missing)}"
+        if self.qos_watch.seen:
+            message += "; incompatible QoS: " + values["qos_incompatible"]
         ns = self.get_namespace().rstrip("/")
         name = f"sac_robot/policy_node{ns}"
         self.pub_diag.publish(io.diagnostics_msg(name, self.pipe.description.name, level, message, values, now))

@@ -54,7 +54,7 @@ POLICY_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durabil
 EPISODES_QOS = QoSProfile(
     depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
 )
-ESTOP_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# The e-stop has no one QoS: nodes subscribe with every profile a publisher might use (nodes/safety_topics.py).
 
 
 def lockstep_qos(lockstep: bool) -> QoSProfile:

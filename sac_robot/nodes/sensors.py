@@ -18,6 +18,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
 from sac_robot.nodes import ros_io as io
+from sac_robot.nodes.safety_topics import QosWatch
 from sac_robot.robot.collector_loop import Signals
 from sac_robot.robot.description import RobotDescription
 from sac_robot.robot.safety import SafetyLayer
@@ -37,7 +38,9 @@ class SensorCache:
         safety: SafetyLayer,
         counters: dict[str, int],
         on_message: Callable[[str], None] | None = None,
+        watch: QosWatch | None = None,
     ) -> None:
+        """``watch``: reports publishers whose QoS cannot reach joint_states and imu (the safety-relevant ones)."""
         self.node, self.safety, self.counters, self.on_message = node, safety, counters, on_message
         counters.setdefault("bad_messages", 0)
         counters.setdefault("out_of_order", 0)
@@ -55,7 +58,10 @@ class SensorCache:
         }
         for key in ("joint_states", "imu", *(k for k in OPTIONAL if k in topics)):
             msg_type, topic, read = readers[key]
-            node.create_subscription(msg_type, topic, partial(self._on_raw, key, read), qos, raw=True)
+            events = watch.subscription(topic, qos) if watch is not None and key in ("joint_states", "imu") else None
+            node.create_subscription(
+                msg_type, topic, partial(self._on_raw, key, read), qos, raw=True, event_callbacks=events
+            )
 
     def _on_raw(self, key: str, read: Callable[[bytes], tuple[object, float]], data: bytes) -> None:
         try:

@@ -12,7 +12,9 @@ nodes call it from their timers and the tests drive it deterministically.
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Literal
@@ -28,6 +30,9 @@ SENSOR_KINDS = ("joint_states", "imu")
 # Reason codes: the keys of SafetyLayer.counts and the strings in SafetyResult.reasons.
 ESTOP = "estop"
 ESTOP_PRESSED = "estop_pressed"
+ESTOP_UNKNOWN = "estop_unknown"
+ESTOP_HEARTBEAT = "estop_heartbeat"
+ESTOP_HEARTBEAT_LOST = "estop_heartbeat_lost"
 NO_STATE = "no_state"
 STATE_SHAPE = "state_shape"
 STATE_NONFINITE = "state_nonfinite"
@@ -41,6 +46,9 @@ EFFORT_LIMIT = "effort_limit"
 VELOCITY_LIMIT = "velocity_limit"
 FELL = "fell"
 LEARNER_GONE = "learner_gone"
+
+# A release this soon after a press is a stale copy of an older message (see SafetyLayer.estop), not a person.
+ESTOP_RELEASE_HOLDOFF_S = 0.25
 
 _SAFE_MODES_FOR = {"position": ("hold",), "effort": ("damping", "zero_effort")}
 
@@ -79,6 +87,18 @@ class SafetyConfig(BaseModel):
         default=None, ge=0, description="N·m·s/rad of the damping safe mode; None uses each joint's kd"
     )
     log_size: int = Field(default=100, ge=1, description="how many recent interventions are kept for diagnostics")
+    estop_grace_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="after a node subscribes to the e-stop, hold the safe mode this long (steady clock) so that "
+        "an e-stop latched before it started reaches it first (DDS discovery takes time)",
+    )
+    estop_heartbeat_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="fail-safe e-stop: when set, the robot moves only while 'e-stop false' messages keep arriving; "
+        "none for this long latches the e-stop, as a wireless e-stop's receiver does when its radio dies",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -134,10 +154,18 @@ class SafetyLayer:
     Call ``note_sensor(kind, stamp)`` for every joint_states and IMU message, ``filter(desired, state, now)``
     once per control step, ``estop(active, now)`` on e-stop changes and ``request_resume(now)`` when an
     operator asks to continue. Sensors never heard from count as stale. ``counts`` holds, per reason, the
-    number of filter calls it applied to; 'estop_pressed' and 'fell' count events instead.
+    number of filter calls it applied to; 'estop_pressed', 'estop_heartbeat_lost' and 'fell' count events instead.
     """
 
-    def __init__(self, config: SafetyConfig, description: RobotDescription, control_period_s: float) -> None:
+    def __init__(
+        self,
+        config: SafetyConfig,
+        description: RobotDescription,
+        control_period_s: float,
+        steady_clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``steady_clock``: the clock of the e-stop's start-up grace and heartbeat (discovery and radio links
+        run in wall time, whatever clock ``now`` comes from); tests pass their own."""
         if not (math.isfinite(control_period_s) and control_period_s > 0):
             raise ValueError(f"control_period_s must be a positive number of seconds, got {control_period_s}")
         self.config = config
@@ -169,6 +197,11 @@ class SafetyLayer:
         self._sensor_stamps: dict[str, float | None] = {kind: None for kind in SENSOR_KINDS}
         self._estop_pressed = False
         self._estop_latched = False
+        self._steady = steady_clock
+        self._estop_known_at = -math.inf  # steady time from which the e-stop state counts as known
+        self._heartbeat_at: float | None = None  # steady time of the last 'released' message
+        self._heartbeat_lost = False
+        self._pressed_at = -math.inf  # steady time of the last press
         self._last_target: np.ndarray | None = None  # position mode: last command sent, the hold target
         self._last_effort = np.zeros(self.num_joints)  # effort mode: state of the low-pass filter
         self._last_result: SafetyResult | None = None
@@ -188,17 +221,59 @@ class SafetyLayer:
         if previous is None or stamp > previous:
             self._sensor_stamps[kind] = stamp  # out-of-order messages never make the data look older
 
-    def estop(self, active: bool, now: float) -> None:
-        """Press (latch) or release the e-stop; release alone never resumes, see ``request_resume``."""
+    def listen_for_estop(self) -> None:
+        """A node has just subscribed to the e-stop: until ``estop_grace_s`` has passed on the steady clock
+        every command is the safe mode (reason 'estop_unknown'), so a latched e-stop raised before the node
+        started always arrives before anything moves."""
+        self._estop_known_at = self._steady() + self.config.estop_grace_s
+
+    @property
+    def estop_known(self) -> bool:
+        """False during the start-up grace: nothing may move before a latched e-stop could have arrived."""
+        return self._steady() >= self._estop_known_at
+
+    def estop(self, active: bool, now: float) -> bool:
+        """Press (latch) or release the e-stop; release alone never resumes, see ``request_resume``.
+
+        The nodes subscribe with several QoS profiles so that every publisher matches, so one message can
+        arrive more than once, and a copy of a release can arrive just after a newer press. A release within
+        ESTOP_RELEASE_HOLDOFF_S of a press is therefore ignored (returns False): such a stale copy cannot clear
+        'pressed', and a person releasing that fast only has to release again. A release also counts as the
+        heartbeat of ``estop_heartbeat_s``.
+        """
         self._last_now = float(now)
+        t = self._steady()
         if active:
             if not self._estop_pressed:
                 self._count(ESTOP_PRESSED)
                 self._log.append(Intervention(float(now), (ESTOP_PRESSED,), True))
             self._estop_pressed = True
             self._estop_latched = True
-        else:
-            self._estop_pressed = False
+            self._pressed_at = t
+            return True
+        if t - self._pressed_at < ESTOP_RELEASE_HOLDOFF_S:
+            return False
+        self._estop_pressed = False
+        self._heartbeat_at = t
+        self._heartbeat_lost = False
+        return True
+
+    def _heartbeat_reason(self) -> str | None:
+        """With ``estop_heartbeat_s``: the reason to stop when the 'released' heartbeat is missing. Before the
+        first heartbeat the robot just does not move; a heartbeat that stops latches the e-stop."""
+        limit = self.config.estop_heartbeat_s
+        if limit is None:
+            return None
+        if self._heartbeat_at is None:
+            return ESTOP_HEARTBEAT
+        if self._steady() - self._heartbeat_at > limit:
+            if not self._heartbeat_lost:
+                self._heartbeat_lost = True
+                self._estop_latched = True  # like a radio e-stop: the link is back only after a person resumes
+                self._count(ESTOP_HEARTBEAT_LOST)
+                self._log.append(Intervention(self._steady(), (ESTOP_HEARTBEAT_LOST,), True))
+            return ESTOP_HEARTBEAT
+        return None
 
     def request_resume(self, now: float) -> tuple[bool, str]:
         """Clear a latched e-stop, only once it is released and both sensors are fresh."""
@@ -206,6 +281,11 @@ class SafetyLayer:
             return True, "no e-stop latched"
         if self._estop_pressed:
             return False, "cannot resume: e-stop still pressed, release it first"
+        if self._heartbeat_reason() is not None:
+            return False, (
+                f"cannot resume: no e-stop heartbeat ('released' message) within "
+                f"estop_heartbeat_s={self.config.estop_heartbeat_s} s"
+            )
         stale = self._stale_details(float(now))
         if stale:
             return False, "cannot resume: " + "; ".join(stale.values())
@@ -241,6 +321,11 @@ class SafetyLayer:
         self._last_now = now
         reasons: list[str] = []
 
+        if not self.estop_known:
+            reasons.append(ESTOP_UNKNOWN)  # just started: a latched e-stop may still be on its way
+        heartbeat = self._heartbeat_reason()
+        if heartbeat is not None:
+            reasons.append(heartbeat)  # the fail-safe e-stop's link is silent: as good as pressed
         if self._estop_latched:
             reasons.append(ESTOP)  # an operator stopped the robot: nothing the policy says matters until resume
         blind = self.blind_reasons(state, now) if blind is None else blind
@@ -447,6 +532,10 @@ class SafetyLayer:
 
     def status_message(self) -> str:
         """One line for DiagnosticStatus.message, matching ``status_level``."""
+        if self._heartbeat_lost or (self.config.estop_heartbeat_s is not None and self._heartbeat_at is None):
+            return "e-stop heartbeat missing: publish 'false' on sac_robot/estop, then resume"
+        if not self.estop_known:
+            return "starting: waiting for a latched e-stop to arrive"
         if self._estop_latched:
             return "e-stop pressed" if self._estop_pressed else "e-stop released, waiting for resume"
         if self._last_result is None:
@@ -464,6 +553,8 @@ class SafetyLayer:
         now = self._last_now if now is None else float(now)
         if self._estop_pressed:
             estop = "pressed"
+        elif self._heartbeat_lost:
+            estop = "heartbeat lost (latched)"
         elif self._estop_latched:
             estop = "latched (released, awaiting resume)"
         else:
@@ -474,11 +565,15 @@ class SafetyLayer:
             "safe_mode_kind": self.config.safe_mode,
             "in_safe_mode": str(self.in_safe_mode).lower(),
             "estop": estop,
+            "estop_known": str(self.estop_known).lower(),
             "last_reasons": ", ".join(last.reasons) if last is not None and last.reasons else "none",
             "fell": self._fell or "no",
             "interventions": str(self.interventions),
             "last_intervention_stamp": f"{self._log[-1].stamp:.3f}" if self._log else "never",
         }
+        if self.config.estop_heartbeat_s is not None:
+            beat = self._heartbeat_at
+            out["estop_heartbeat_age_s"] = "never" if beat is None else f"{self._steady() - beat:.3f}"
         for kind in SENSOR_KINDS:
             stamp = self._sensor_stamps[kind]
             out[f"{kind}_age_s"] = "never" if stamp is None or now is None else f"{now - stamp:.3f}"

@@ -56,15 +56,25 @@ def load_checkpoint(run_dir: Path, step: int | None) -> tuple[dict[str, np.ndarr
     return tensors, meta, path
 
 
+def robot_policy_info(cfg: Config, source: str) -> tuple[int, int, dict[str, Any]] | None:
+    """(obs_dim, act_dim, metadata the deploy node checks) of the config's robot pipeline; None without one.
+    Every policy file written for a robot config carries this, whichever path (train, learner, export) wrote it."""
+    if cfg.robot is None:
+        return None
+    from sac_robot.robot.deploy_check import pipeline_policy_info
+    from sac_robot.robot.pipeline import build_pipeline
+
+    pipe = build_pipeline(cfg.robot, source)
+    return pipe.obs_dim, pipe.act_dim, pipeline_policy_info(pipe)
+
+
 def policy_spec(cfg: Config, source: str) -> tuple[int, int, np.ndarray, np.ndarray, dict[str, Any]]:
     """(obs_dim, act_dim, action_low, action_high, metadata) from the robot pipeline, else from the env."""
-    if cfg.robot is not None:
-        from sac_robot.robot.deploy_check import pipeline_policy_info
-        from sac_robot.robot.pipeline import build_pipeline
-
-        pipe = build_pipeline(cfg.robot, source)
-        ones = np.ones(pipe.act_dim)
-        return pipe.obs_dim, pipe.act_dim, -ones, ones, pipeline_policy_info(pipe)
+    robot = robot_policy_info(cfg, source)
+    if robot is not None:
+        obs_dim, act_dim, info = robot
+        ones = np.ones(act_dim)
+        return obs_dim, act_dim, -ones, ones, info
     from sac_robot.envs import make_env
 
     env = make_env(cfg.env)

@@ -35,6 +35,7 @@ from sac_robot.core.replay import ChunkStore, ReplayBuffer
 from sac_robot.core.sac import SAC
 from sac_robot.envs import make_env
 from sac_robot.training.evaluate import EVAL_SEED_OFFSET, rollout
+from sac_robot.training.export_cli import robot_policy_info
 from sac_robot.training.run_log import RunLog
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class Trainer:
         obs_dim = self.env.observation_space.shape[0]
         act_dim = self.env.action_space.shape[0]
         self.agent = SAC(obs_dim, act_dim, self.env.action_space.low, self.env.action_space.high, c.sac, c.train.seed)
+        self.policy_info = self._robot_policy_info(obs_dim, act_dim)
         self.buffer = ReplayBuffer(c.replay.capacity, obs_dim, act_dim)
         self.store = ChunkStore(self.run_dir / "replay") if c.replay.persist else None
         self.ckpts = CheckpointManager(self.run_dir, keep=c.train.keep_checkpoints)
@@ -212,9 +214,28 @@ class Trainer:
         self.elapsed_s = time.perf_counter() - t_start
         self.save_checkpoint(at_episode_boundary=episode_over)
         export_policy(
-            self.agent, self.run_dir / "policy.safetensors", env_id=c.env.id, config=c.model_dump(mode="json")
+            self.agent,
+            self.run_dir / "policy.safetensors",
+            env_id=c.env.id,
+            config=c.model_dump(mode="json"),
+            **self.policy_info,
         )
         return summary
+
+    def _robot_policy_info(self, obs_dim: int, act_dim: int) -> dict[str, Any]:
+        """With a robot section, the run's policy.safetensors carries what the deploy node checks (joint names,
+        observation layout, control rate, action mapping), as `sac-robot export` output does, so it deploys as
+        it is. A robot pipeline whose sizes differ from the simulation's cannot run this policy: said at start."""
+        robot = robot_policy_info(self.cfg, str(self.run_dir / "config.yaml"))
+        if robot is None:
+            return {}
+        robot_obs, robot_act, info = robot
+        if (robot_obs, robot_act) != (obs_dim, act_dim):
+            raise ConfigError(
+                f"robot: the robot pipeline has observation/action sizes ({robot_obs}, {robot_act}) but "
+                f"env {self.cfg.env.id} has ({obs_dim}, {act_dim}): a policy trained here could not run on the robot"
+            )
+        return info
 
     def _row(self, summary: dict[str, float], metrics: dict[str, torch.Tensor], ups: float) -> dict[str, Any]:
         return {
