@@ -29,6 +29,10 @@ def generate_for(job: str):
                 remappings=spec.remappings,
                 output="screen",
                 on_exit=_shutdown_if(spec.required),
+                # launch sends every node SIGINT at once, SIGTERM after sigterm_timeout and SIGKILL after
+                # sigkill_timeout more (5 s each by default): give each node the time its close() needs.
+                sigterm_timeout=str(spec.stop_timeout_s),
+                sigkill_timeout="5",
             )
             for spec in nodes_for(job, given)
         ]

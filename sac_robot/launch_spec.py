@@ -29,6 +29,12 @@ class NodeSpec:
     remappings: list[tuple[str, str]] = field(default_factory=list)
     required: bool = False  # the job ends when this node exits
     package: str = "sac_robot"
+    # Seconds a node may take to stop after SIGINT before it is killed (both launchers honour it): the learner
+    # writes its final checkpoint and policy, a collector sends or spills what is unacknowledged.
+    stop_timeout_s: float = 15.0
+
+
+LEARNER_STOP_TIMEOUT_S = 120.0
 
 
 EXECUTABLES = {
@@ -142,7 +148,7 @@ def _learner(a: dict[str, str]) -> list[NodeSpec]:
         "torch_threads": int(a["torch_threads"]),
         "nice": int(a["learner_nice"]),
     }
-    return [NodeSpec("learner_node", "learner", "", params, required=True)]
+    return [NodeSpec("learner_node", "learner", "", params, required=True, stop_timeout_s=LEARNER_STOP_TIMEOUT_S)]
 
 
 def _collector(a: dict[str, str], lockstep: bool, use_sim_time: bool) -> list[NodeSpec]:

@@ -83,7 +83,11 @@ class ColconInstall:
 
 @pytest.fixture(scope="module")
 def colcon_install(tmp_path_factory: pytest.TempPathFactory) -> ColconInstall:
-    ws = tmp_path_factory.mktemp("colcon_ws")
+    return build_workspace(tmp_path_factory.mktemp("colcon_ws"))
+
+
+def build_workspace(ws: Path) -> ColconInstall:
+    """Copy the package's sources into ``ws/src`` and ``colcon build`` them as a ROS workspace would."""
     src = ws / "src" / PACKAGE
     src.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "install", "log")

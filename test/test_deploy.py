@@ -276,3 +276,25 @@ def _constant_tail_start(commands: list[np.ndarray]) -> int:
     while i > 0 and np.array_equal(commands[i - 1], commands[-1]):
         i -= 1
     return i
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_policy_written_by_sac_robot_train_deploys_as_it_is(tmp_path: Path) -> None:
+    """`sac-robot train --config quadruped_hw` writes run_dir/policy.safetensors; the deploy check takes it
+    as `sac-robot export` output is taken (joint names, layout, control rate, action mapping)."""
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "sac_robot.cli.main", "train", "--config", "quadruped_hw", "--steps", "60"]
+    out = subprocess.run(
+        [*cmd, "--run-dir", str(run_dir), "--quiet", "--device", "cpu"],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        cwd=REPO,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    policy = FrozenPolicy.load(run_dir / "policy.safetensors")
+    pipe = build_pipeline(load_config("quadruped_hw").robot)
+    require_compatible(policy, pipe, float(pipe.cfg.control_rate_hz), str(run_dir / "policy.safetensors"))
+    assert policy.meta["joint_names"] == list(pipe.description.joint_names)

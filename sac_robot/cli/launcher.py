@@ -18,9 +18,6 @@ import time
 from sac_robot.core.config import ConfigError
 from sac_robot.launch_spec import EXECUTABLES, NodeSpec, nodes_for
 
-STOP_TIMEOUT_S = 60.0
-
-
 def parse_assignments(items: list[str]) -> dict[str, str]:
     out = {}
     for item in items:
@@ -99,14 +96,14 @@ def _stop_all(procs: list[tuple[NodeSpec, subprocess.Popen]]) -> None:
     """SIGINT to the other nodes first, then to the required ones (the learner stores what collectors
     sent before its final checkpoint); whatever has not stopped by the deadline is killed."""
     for required in (False, True):
-        deadline = time.monotonic() + STOP_TIMEOUT_S  # each group gets its own time: the learner's is not spent
+        start = time.monotonic()  # each group gets its own time: the learner's is not spent by the others
         group = [(spec, p) for spec, p in procs if spec.required == required]
         for _, p in group:
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
         for spec, p in group:
             try:
-                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+                p.wait(timeout=max(0.1, start + spec.stop_timeout_s - time.monotonic()))
             except subprocess.TimeoutExpired:
                 print(f"sac-robot: {spec.name} did not stop in time; killing it", file=sys.stderr)
                 os.killpg(p.pid, signal.SIGKILL)

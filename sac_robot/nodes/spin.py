@@ -47,6 +47,11 @@ class CallbackGuard:
         self.error: BaseException | None = None
         self.stop = Future()
 
+    def request_stop(self, signum: int, frame: object) -> None:
+        """SIGINT/SIGTERM while spinning: end the spin loop; run_node then closes the node."""
+        if not self.stop.done():
+            self.stop.set_result(None)
+
     def guard(self, node: Node) -> None:
         """Wrap every callback not wrapped yet (a lifecycle transition may have created new entities)."""
         for entity in (*node.subscriptions, *node.timers, *node.services):
@@ -90,10 +95,15 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
         # full passes from walking it again and again during the control loop.
         gc.freeze()
         guard = CallbackGuard()
+        # From here a signal only ends the spin loop: raised inside a callback that the C++ executor runs, a
+        # KeyboardInterrupt would be reported there as a failed callback instead of a clean stop.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, guard.request_stop)
         while not guard.stop.done():  # back in Python at least every 0.2 s: signals are seen, new entities guarded
             guard.guard(node)
             executor.spin_until_future_complete(guard.stop, timeout_sec=0.2)
-        assert guard.error is not None
+        if guard.error is None:
+            raise KeyboardInterrupt  # stopped by a signal
         raise guard.error
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
