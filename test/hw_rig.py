@@ -325,3 +325,27 @@ def start_stand_in(procs: Procs, config: Path, script: str | None = None, **para
 def held(commands: list[np.ndarray]) -> list[bool]:
     """Per command: equal to the one before, i.e. the hold safe mode (a random policy never repeats itself)."""
     return [i > 0 and np.array_equal(commands[i], commands[i - 1]) for i in range(len(commands))]
+
+
+def scaled_policy_bytes(pipe: Any, scale: float, run_id: str, version: int, nan: bool = False) -> bytes:
+    """An SAC agent's exported policy with its weights scaled by ``scale``, or poisoned with NaN.
+
+    1e3 saturates every action (adversarial); 0 gives the home pose with a little noise (a still policy: the
+    robot stays up, so 1 Hz diagnostics catch the reset routine's DONE between episodes).
+    """
+    from sac_robot.core.atomic_io import encode_tensors
+    from sac_robot.core.config import SACConfig
+    from sac_robot.core.export import policy_tensors_and_meta
+    from sac_robot.core.sac import SAC
+
+    ones = np.ones(pipe.act_dim)
+    agent = SAC(pipe.obs_dim, pipe.act_dim, -ones, ones, SACConfig(hidden_sizes=[32, 32], device="cpu"), seed=3)
+    tensors, meta = policy_tensors_and_meta(agent, run_id=run_id, version=version)
+    for key in tensors:
+        if key.endswith((".weight", ".bias")):
+            tensors[key] = tensors[key] * np.float32(scale)
+    if scale == 0.0:
+        tensors["head.bias"][pipe.act_dim :] = -10.0  # log_std at its minimum: no exploration noise to speak of
+    if nan:
+        tensors["head.weight"][0, 0] = np.nan
+    return encode_tensors(tensors, meta)

@@ -17,6 +17,8 @@ from sac_robot.cli.main import main
 from sac_robot.core.config import Config, ConfigError, load_config, resolve_config_path, validate_config
 from sac_robot.core.replay import ChunkStore, ReplayBuffer
 
+pytestmark = pytest.mark.jazzy  # also runs in the Jazzy leg, with Ubuntu 24.04's libraries
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -11,7 +11,7 @@ mode, never in a crash of the control loop or a command outside the limits.
   reset service, and training continues on the restarted simulator
 * the learner gone: the collector says so, and with on_learner_gone: safe_mode holds the robot
 
-Synthetic-sensor rigs come from test_hardware.py (same 50 Hz quadruped_hw collector, armed with `sac-robot
+Synthetic-sensor rigs come from hw_rig.py (same 50 Hz quadruped_hw collector, armed with `sac-robot
 arm`). Each test runs on its own ROS domain, limited to localhost, and stops every process it starts. The
 learner's faults (killed and restarted, disk full) are in test_crash_recovery.py and test_faults_units.py.
 """
@@ -27,10 +27,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-import test_hardware
 import yaml
-from std_msgs.msg import UInt8MultiArray
-from test_hardware import (
+from hw_rig import (
     HOME,
     LOWER,
     MARGIN,
@@ -44,10 +42,9 @@ from test_hardware import (
     scaled_policy_bytes,
     start_collector,
 )
+from std_msgs.msg import UInt8MultiArray
 
 from sac_robot.nodes import ros_io as io
-
-rig = test_hardware.rig  # the fixture: a collector's processes, an observer node, synthetic sensors
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.timeout(180)]
 

@@ -606,10 +606,9 @@ class CollectorNode(LifecycleNode):
             except RuntimeError as err:  # RCLError: the context may already be shut down by the signal handler
                 self.get_logger().warning(f"could not send the last {batch.count} transitions: {err}")
         store = self.loop.unacked
-        if store.spilled_count:
-            self.get_logger().warning(
-                f"{store.count} transitions unacknowledged at exit; {store.spilled_count} of them in {store.spill_dir}"
-            )
+        if store.count:
+            where = f"; {store.spilled_count} of them in {store.spill_dir}" if store.spilled_count else ""
+            self.get_logger().warning(f"{store.count} transitions unacknowledged by the learner at exit{where}")
         store.close()
 
 
