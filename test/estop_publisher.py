@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """An e-stop publisher in its own process, the way people's tools publish (ros2cli is not on PyPI).
 
-    --qos cli          `ros2 topic pub --once TOPIC std_msgs/msg/Bool "{data: X}"`, as ros2cli (Jazzy) does it:
-                       its default profile (reliable, volatile, depth 10), wait for a matching subscription,
-                       publish once, stay 0.1 s (--keep-alive), exit
+    --qos cli          `ros2 topic pub --once --keep-alive K TOPIC std_msgs/msg/Bool "{data: X}"`, as ros2cli
+                       (Jazzy, ros2topic/verb/pub.py) does it: its default profile (reliable, volatile, depth
+                       10), wait for one matching subscription, publish once, sleep K s (default 0.1), exit
     --qos latched      a latched button: reliable, transient-local, depth 1; publishes once, stays until SIGINT
     --qos best_effort  a radio bridge or joystick node on sensor-data QoS: best effort, volatile, publishing
                        at --rate Hz until SIGINT (also the fail-safe heartbeat when --data false)
@@ -37,6 +37,7 @@ def main() -> int:
     parser.add_argument("--data", choices=("true", "false"), required=True)
     parser.add_argument("--topic", default="/sac_robot/estop")
     parser.add_argument("--rate", type=float, default=10.0)
+    parser.add_argument("--keep-alive", type=float, default=0.1, help="cli: seconds alive after publishing")
     parser.add_argument("--match-timeout", type=float, default=60.0)
     args = parser.parse_args()
 
@@ -51,12 +52,10 @@ def main() -> int:
                 if time.monotonic() > deadline:
                     print(f"no matching subscription on {args.topic}", flush=True)
                     return 1
-                rclpy.spin_once(node, timeout_sec=0.05)
+                time.sleep(0.1)
             pub.publish(msg)
             print("published", flush=True)
-            end = time.monotonic() + 0.1  # ros2 topic pub's default --keep-alive
-            while time.monotonic() < end:
-                rclpy.spin_once(node, timeout_sec=0.02)
+            time.sleep(args.keep_alive)  # as ros2cli: DDS delivers (and repairs) from its own threads meanwhile
             return 0
         pub.publish(msg)
         print("published", flush=True)

@@ -2,11 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """The e-stop, from other processes, the way people's tools publish it (test/estop_publisher.py):
 
-* `ros2 topic pub --once /sac_robot/estop std_msgs/msg/Bool "{data: true}"` (reliable, volatile: the README's
-  command), a best-effort bridge or joystick node, and a latched (transient-local) button all stop the
+* `ros2 topic pub --once --keep-alive 1 /sac_robot/estop std_msgs/msg/Bool "{data: true}"` (reliable,
+  volatile: the README's command), a best-effort bridge or joystick node, and a latched (transient-local) button all stop the
   collector and the policy node; release alone never moves; sac_robot/resume does
 * an e-stop latched before a node starts holds from its very first command: nothing moves
 * the fail-safe heartbeat: no 'false' messages, no motion; the heartbeat stopping latches the e-stop
+* the policy node's watchdog, non-finite sensors and limits (the collector's: test_hardware.py)
 * an incompatible-QoS subscriber of joint_commands is reported in /diagnostics
 
 Sensors are synthetic topics from the test process (test/hw_rig.py); every process runs on this test's
@@ -29,6 +30,11 @@ from hw_rig import RATE_HZ, REPO, Observer, Procs, held, hw50_config, hw_config,
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.timeout(240)]
 
 PUBLISHER = str(Path(__file__).with_name("estop_publisher.py"))
+# The README's command: `ros2 topic pub --once --keep-alive 1 /sac_robot/estop std_msgs/msg/Bool "{data: true}"`.
+# ros2cli's default --keep-alive (0.1 s) exits so soon after publishing that DDS cannot repair a delivery to
+# a reader matched a moment late (one lost release seen here against a busy collector): the README asks for 1 s.
+README_ESTOP = 'ros2 topic pub --once --keep-alive 1 /sac_robot/estop std_msgs/msg/Bool "{data: true}"'
+CLI_KEEP_ALIVE = "1"
 POLICY_NODE = "sac_robot/policy_node"
 KINDS = ("cli", "best_effort", "latched")
 
@@ -44,6 +50,8 @@ class EstopPublishers:
         self.count += 1
         label = f"estop{self.count}_{kind}_{'press' if pressed else 'release'}"
         cmd = [sys.executable, PUBLISHER, "--qos", kind, "--data", "true" if pressed else "false"]
+        if kind == "cli":
+            cmd += ["--keep-alive", CLI_KEEP_ALIVE]
         proc = self.procs.start(label, cmd)
         log = self.procs.log_dir / f"{label}.log"
         deadline = time.monotonic() + 60.0
@@ -183,20 +191,31 @@ def test_estop_latched_before_start_holds_from_the_first_command(rig: Any, tmp_p
     assert d["in_safe_mode"] == "true"
 
 
-def test_heartbeat_fail_safe_on_the_policy_node(rig: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("node", ["collector", "policy"])
+def test_heartbeat_fail_safe(rig: Any, tmp_path: Path, node: str) -> None:
+    """robot.safety.estop_heartbeat_s: no 'false' heartbeat, no motion; a heartbeat that stops latches."""
     procs = rig.procs
-    start_policy_node(procs, policy_config(tmp_path, estop_heartbeat_s=0.3), tmp_path)
-    obs = rig.observer("policy")
+    config = policy_config(tmp_path, estop_heartbeat_s=0.3)
+    if node == "collector":
+        start_collector(procs, config)
+        diag_name = "sac_robot/collector/hw"
+    else:
+        start_policy_node(procs, config, tmp_path)
+        diag_name = POLICY_NODE
+    obs = rig.observer(node)
     rig.sensors(obs)
-    obs.spin_until(lambda: len(obs.commands) >= 30, 60.0, "the policy node's first commands")
-    assert all(held([c for _, c in obs.commands])[1:]), "moved without a heartbeat"
+    if node == "collector":
+        procs.arm()
+        obs.wait_training()  # the stand-up and the steps run, held: no heartbeat yet
+    obs.spin_until(lambda: len(obs.commands) >= 30, 60.0, f"the {node}'s first commands")
+    assert all(held([c for _, c in obs.commands[-30:]])[1:]), "moved without a heartbeat"
     pubs = EstopPublishers(procs)
     beat = pubs.start("best_effort", False)  # 'false' at 10 Hz: the e-stop's radio is alive
     wait_moving(obs, time.time_ns(), "motion once the heartbeat arrives")
     pubs.stop(beat)  # the radio dies
     lost = time.time_ns()
     hold = wait_held(obs, lost, "the hold after the heartbeat stopped")
-    obs.wait_diag(lambda d: d["estop"] == "heartbeat lost (latched)", 5.0, "the lost heartbeat", POLICY_NODE)
+    obs.wait_diag(lambda d: d["estop"] == "heartbeat lost (latched)", 5.0, "the lost heartbeat", diag_name)
     beat = pubs.start("best_effort", False)
     back = time.time_ns()
     obs.spin_for(0.6)
@@ -208,6 +227,46 @@ def test_heartbeat_fail_safe_on_the_policy_node(rig: Any, tmp_path: Path) -> Non
         obs.spin_for(0.2)
     assert response.success, response.message
     wait_moving(obs, time.time_ns(), "motion after resume")
+
+
+def test_policy_node_watchdog_nonfinite_sensors_and_limits(rig: Any, tmp_path: Path) -> None:
+    """The policy node behind the safety layer: a silent sensor holds within two control periods (and motion
+    comes back with it); NaN/inf in any sensor field never reaches a command; every command within limits."""
+    import math
+
+    from hw_rig import LOWER, MARGIN, PERIOD_S, UPPER
+
+    procs = rig.procs
+    start_policy_node(procs, policy_config(tmp_path, sensor_timeout_s=0.010), tmp_path)
+    obs = rig.observer("policy")
+    sensors = rig.sensors(obs)
+    wait_moving(obs, 0, "the policy driving the robot")
+    delays = []
+    for topic in ("imu", "joint_states"):
+        wait_moving(obs, time.time_ns(), f"motion before {topic} stops")
+        sensors.enabled[topic] = False
+        obs.spin_for(0.3)
+        last = sensors.last_sent_ns[topic]
+        stamped = [(t, c) for t, c in obs.commands if t > last - 200_000_000]
+        flags = held([c for _, c in stamped])
+        first = next((t for (t, _), h in zip(stamped, flags, strict=True) if h and t > last), None)
+        assert first is not None and all(flags[-5:]), f"no lasting hold after {topic} stopped"
+        delays.append((first - last) * 1e-9)
+        sensors.enabled[topic] = True
+    assert max(delays) <= 2 * PERIOD_S, f"hold later than two control periods: {delays}"
+    wait_moving(obs, time.time_ns(), "motion once the sensors are back")
+    start = time.time_ns()
+    for topic, field in (("joint_states", "position"), ("joint_states", "velocity"), ("imu", "orientation.w")):
+        for value in (math.nan, math.inf):
+            sensors.corrupt(topic, field, value, 3)
+    obs.spin_until(lambda: not sensors.plan, 10.0, "the corrupted messages to be sent")
+    obs.spin_for(0.3)
+    assert len(obs.commands_since(start)) >= 10
+    d = obs.wait_diag(lambda d: int(d["bad_messages"]) >= 6, 5.0, "the rejected messages counted", POLICY_NODE)
+    assert d["qos_incompatible"] == "none"
+    commands = np.stack([c for _, c in obs.commands])
+    assert np.all(np.isfinite(commands)), "a non-finite value reached joint_commands"
+    assert np.all(commands >= LOWER + MARGIN - 1e-9) and np.all(commands <= UPPER - MARGIN + 1e-9)
 
 
 def test_incompatible_joint_commands_subscriber_is_reported(rig: Any, tmp_path: Path) -> None:
@@ -231,6 +290,7 @@ def test_incompatible_joint_commands_subscriber_is_reported(rig: Any, tmp_path: 
 def test_readme_estop_command_is_the_tested_one() -> None:
     """The README tells people to stop the robot with `ros2 topic pub` and its default QoS: the 'cli' kind."""
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    assert 'ros2 topic pub --once /sac_robot/estop std_msgs/msg/Bool "{data: true}"' in readme
+    assert README_ESTOP in readme
+    assert f"--keep-alive {CLI_KEEP_ALIVE} " in README_ESTOP
     config = yaml.safe_load((REPO / "config" / "quadruped_hw.yaml").read_text(encoding="utf-8"))
     assert "estop_grace_s" not in config["robot"]["safety"] or config["robot"]["safety"]["estop_grace_s"] >= 0.5
