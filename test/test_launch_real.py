@@ -4,7 +4,8 @@
 `ros2 launch sac_robot <job>.launch.py name:=value` runs them:
 
 * train_sim: trains to a small total_steps and ends by itself with the policy and a checkpoint written; its
-  nodes declare the same parameters as under `sac-robot launch` (both come from sac_robot.launch_spec)
+  nodes have the same parameters as under `sac-robot launch` (both come from sac_robot.launch_spec), and
+  SIGINT stops either launcher's job with the learner's final checkpoint
 * train_hw stand_in:=pybullet: armed with `sac-robot arm`, collects; SIGINT to the launch process stops every
   node, the learner's final checkpoint and policy written, nothing left running
 * deploy policy:=<what `sac-robot train --config quadruped_hw` wrote>: the policy node takes the file as it
@@ -149,10 +150,11 @@ def assert_parameters(got: dict[str, dict], expected: dict[str, dict[str, object
             assert got[node][key] == value, f"{launcher}: {node} {key} = {got[node][key]!r}, launch_spec says {value!r}"
 
 
-def test_train_sim_trains_and_ends_with_the_spec_parameters(
+def test_train_sim_gives_the_spec_parameters_under_both_launchers(
     workspace: ColconInstall, ros_env: dict[str, str], proc_reaper: Any, listener: Any, tmp_path: Path
 ) -> None:
-    args = {"total_steps": "5000", "seed": "3"}
+    """Asked while each job runs (a total_steps it will not reach), then stopped with SIGINT."""
+    args = {"total_steps": "1000000", "seed": "3"}
     results = {}
     for launcher in ("ros2 launch", "sac-robot launch"):
         run_dir = tmp_path / launcher.replace(" ", "_")
@@ -165,20 +167,31 @@ def test_train_sim_trains_and_ends_with_the_spec_parameters(
             cmd = [str(workspace.libexec / "sac-robot"), "launch", "train_sim", *assignments]
         run = Launch(proc_reaper, cmd, workspace.env(ros_env), tmp_path, tmp_path / f"{run_dir.name}.log")
         expected = spec_parameters("train_sim", given)
-        got = query_parameters(watch, expected, STARTUP_S)  # while the run goes on
+        got = query_parameters(watch, expected, STARTUP_S)
         assert_parameters(got, expected, launcher)
         results[launcher] = got
-        proc = run.proc
-        run.wait_for(lambda p=proc: p.poll() is not None, STARTUP_S + 120, "the run to end", watch)
-        assert proc.returncode == 0, run.text()[-6000:]
-        assert (run_dir / "policy.safetensors").is_file(), run.text()[-4000:]
-        assert list((run_dir / "checkpoints").glob("*.safetensors")), "no checkpoint written"
-        assert "Traceback" not in run.text(), run.text()[-6000:]
+        assert run.interrupt_and_wait() == 0, run.text()[-6000:]
+        assert "final checkpoint written" in run.text(), run.text()[-6000:]
         assert not run.left_running(), run.left_running()
     # Both launchers gave every node the same parameters (run_dir aside: each run had its own).
     for got in results.values():
         got["/learner"].pop("run_dir")
     assert results["ros2 launch"] == results["sac-robot launch"]
+
+
+def test_train_sim_trains_to_total_steps_and_ends_by_itself(
+    workspace: ColconInstall, ros_env: dict[str, str], proc_reaper: Any, listener: Any, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    cmd = [*launch_command(), "sac_robot", "train_sim.launch.py", "total_steps:=1500", f"run_dir:={run_dir}"]
+    run = Launch(proc_reaper, cmd, workspace.env(ros_env), tmp_path, tmp_path / "train_sim.log")
+    proc = run.proc
+    run.wait_for(lambda: proc.poll() is not None, STARTUP_S + 120, "the run to end", listener("watch_end"))
+    assert proc.returncode == 0, run.text()[-6000:]
+    assert (run_dir / "policy.safetensors").is_file(), run.text()[-4000:]
+    assert list((run_dir / "checkpoints").glob("*.safetensors")), "no checkpoint written"
+    assert "Traceback" not in run.text(), run.text()[-6000:]
+    assert not run.left_running(), run.left_running()
 
 
 def test_train_hw_armed_then_sigint_stops_every_node_with_the_final_checkpoint(

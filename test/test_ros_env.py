@@ -20,7 +20,7 @@ import pytest
 import rclpy  # noqa: F401  (node tests run, never skip: rclpy comes with the ros extra)
 import yaml
 
-from sac_robot.envs.ros_env import ENV_ID, RosRobotEnv, register_ros_env
+from sac_robot.nodes.ros_env import ENV_ID, RosRobotEnv, register_ros_env
 from sac_robot.robot import box2d_walker as walker
 from sac_robot.robot.description import load_robot, package_share
 from sac_robot.robot.safety import SafetyConfig, SafetyLayer

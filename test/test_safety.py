@@ -16,7 +16,7 @@ from hypothesis.extra.numpy import arrays
 from pydantic import ValidationError
 
 from sac_robot.robot.description import RobotDescription
-from sac_robot.robot.safety import SafetyConfig, SafetyLayer, StatusLevel
+from sac_robot.robot.safety import ESTOP_LATCHED_WAIT_S, SafetyConfig, SafetyLayer, StatusLevel
 from sac_robot.robot.state import RobotState
 
 DT = 0.01
@@ -467,3 +467,22 @@ def test_estop_settings_are_validated_by_name() -> None:
         SafetyConfig(estop_heartbeat_s=0)
     with pytest.raises(ValidationError, match="estop_grace_s"):
         SafetyConfig(estop_grace_s=-1)
+
+
+def test_a_visible_latched_estop_publisher_extends_the_grace_until_its_message_arrives() -> None:
+    steady = FakeSteady()
+    layer = SafetyLayer(SafetyConfig(estop_grace_s=0.5), DESC, DT, steady_clock=steady)
+    layer.listen_for_estop()
+    layer.note_latched_estop_publishers(1)  # the graph shows a latched button; its message is on the way
+    steady.t += 3.0
+    assert not layer.estop_known
+    layer.estop(True, 0.0)  # there it is
+    assert layer.estop_known and layer.estop_pressed
+    # A latched publisher that never publishes holds the start for at most ESTOP_LATCHED_WAIT_S more.
+    quiet = SafetyLayer(SafetyConfig(estop_grace_s=0.5), DESC, DT, steady_clock=steady)
+    quiet.listen_for_estop()
+    quiet.note_latched_estop_publishers(1)
+    steady.t += 0.5 + ESTOP_LATCHED_WAIT_S - 0.01
+    assert not quiet.estop_known
+    steady.t += 0.02
+    assert quiet.estop_known

@@ -18,6 +18,7 @@ import time
 from sac_robot.core.config import ConfigError
 from sac_robot.launch_spec import EXECUTABLES, NodeSpec, nodes_for
 
+
 def parse_assignments(items: list[str]) -> dict[str, str]:
     out = {}
     for item in items:

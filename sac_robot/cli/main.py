@@ -28,7 +28,10 @@ def _interrupt_on_signals() -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from sac_robot.core.config import load_config
+    from sac_robot.nodes.ros_env import register_ros_env
     from sac_robot.training.trainer import Trainer
+
+    register_ros_env()  # env.id SacRobotRos-v0: a ROS robot through its gymnasium view (the nodes layer)
 
     if args.resume:
         if not args.run_dir:

@@ -132,9 +132,20 @@ def validate_config(data: dict[str, Any], source: str = "<dict>") -> Config:
         raise ConfigError(_format_errors(err, source)) from None
 
 
-def packaged_config_dir() -> Path:
-    from sac_robot.robot.description import package_share
+def package_share() -> Path:
+    """The folder that holds config/, urdf/ and launch/: the source tree or the colcon share space."""
+    source_root = Path(__file__).resolve().parents[2]
+    if (source_root / "config").is_dir() and (source_root / "urdf").is_dir():
+        return source_root
+    try:
+        from ament_index_python.packages import get_package_share_directory
 
+        return Path(get_package_share_directory("sac_robot"))
+    except (ImportError, LookupError) as err:  # pragma: no cover - only on broken installs
+        raise FileNotFoundError("cannot locate sac_robot's config/ and urdf/ folders") from err
+
+
+def packaged_config_dir() -> Path:
     return package_share() / "config"
 
 

@@ -1,6 +1,7 @@
 # Copyright 2026 The sac_robot Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Gymnasium environments: the in-process reference path and our own robots."""
+"""Gymnasium environments: the in-process reference path and our own robots. (The gymnasium view of a ROS
+robot, SacRobotRos-v0, talks ROS and so lives in the nodes layer: sac_robot.nodes.ros_env.)"""
 
 from __future__ import annotations
 
@@ -13,11 +14,7 @@ from sac_robot.core.config import ConfigError, EnvConfig
 
 def make_env(cfg: EnvConfig, render_mode: str | None = None, **overrides: Any) -> gym.Env:
     """Create the environment a config names, with a message that names env.id when it is unknown."""
-    if cfg.id == "SacRobotRos-v0":
-        from sac_robot.envs.ros_env import register_ros_env
-
-        register_ros_env()
-    elif cfg.id.startswith("SacRobot"):
+    if cfg.id.startswith("SacRobot") and cfg.id != "SacRobotRos-v0":  # that one: sac_robot.nodes.ros_env
         from sac_robot.envs.legged_env import register_envs
 
         register_envs()

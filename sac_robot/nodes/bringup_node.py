@@ -34,7 +34,7 @@ from std_msgs.msg import Float64MultiArray
 
 from sac_robot.core.config import ConfigError, load_config
 from sac_robot.nodes import ros_io as io
-from sac_robot.nodes.safety_topics import QosWatch, subscribe_estop
+from sac_robot.nodes.safety_topics import EstopStartup, QosWatch, subscribe_estop
 from sac_robot.robot.bringup import BringupCheck, BringupConfig
 from sac_robot.robot.pipeline import build_pipeline
 from sac_robot.robot.safety import SafetyLayer
@@ -91,7 +91,7 @@ class BringupNode(Node):
             events = self.qos_watch.subscription(topic, io.SENSOR_QOS)
             self.create_subscription(msg_type, topic, callback, io.SENSOR_QOS, event_callbacks=events)
         subscribe_estop(self, self.on_estop, self.qos_watch)
-        self.safety.listen_for_estop()  # nothing moves before a latched e-stop could have arrived
+        self.estop_startup = EstopStartup(self, self.safety)  # nothing moves before the e-stop state is known
         self.create_timer(self.period, self.on_tick, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.get_logger().info(
             f"bring-up of {self.description.name}: {len(self.description.joints)} joints, "

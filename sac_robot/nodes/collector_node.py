@@ -30,10 +30,8 @@ from __future__ import annotations
 
 import json
 import math
-import queue
 import socket
 import sys
-import threading
 import time
 
 import numpy as np
@@ -41,26 +39,26 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.clock import Clock, ClockType, JumpThreshold, TimeJump
 from rclpy.duration import Duration
-from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from std_msgs.msg import Float64MultiArray, String, UInt8MultiArray
 from std_srvs.srv import Trigger
 
 from sac_robot.core.config import load_config
-from sac_robot.core.wire import VersionGate, WireError, accept_policy, decode_ack, encode_transitions, load_key
+from sac_robot.core.wire import WireError, decode_ack, encode_transitions, load_key
 from sac_robot.nodes import cdr_writers
 from sac_robot.nodes import ros_io as io
-from sac_robot.nodes.safety_topics import QosWatch, subscribe_estop
+from sac_robot.nodes.reset_caller import ResetCaller
+from sac_robot.nodes.safety_topics import EstopStartup, QosWatch, subscribe_estop
 from sac_robot.nodes.sensors import SensorCache
-from sac_robot.nodes.spin import run_node
-from sac_robot.policy_runtime import FrozenPolicy, PolicyFormatError
+from sac_robot.nodes.spin import destroy_entities, entities, run_node
 from sac_robot.robot.collector_loop import CollectorLoop
-from sac_robot.robot.deploy_check import LatencyWindow
+from sac_robot.robot.collector_status import CollectorParts, collector_status, reset_stats
+from sac_robot.robot.control_timing import MISSED_DEADLINE_FACTOR, ControlTiming
+from sac_robot.robot.learner_link import LearnerLink, PolicyInbox
 from sac_robot.robot.pipeline import build_pipeline, parse_robot_config
 from sac_robot.robot.reset import ResetPhase, ResetRoutine
 from sac_robot.robot.safety import LEARNER_GONE, SafetyLayer
 from sac_robot.robot.state import RobotState
-
-MISSED_DEADLINE_FACTOR = 1.5  # a control period longer than this × nominal is a missed deadline
 
 
 class CollectorNode(LifecycleNode):
@@ -79,12 +77,8 @@ class CollectorNode(LifecycleNode):
         self.activations = 0
         self.loop: CollectorLoop | None = None
         self.configure_error: Exception | None = None
-        self.policy_gate = VersionGate()  # kept across re-configures: an old policy is never taken again
-        self.policy_queue: queue.Queue[bytes] = queue.Queue(maxsize=2)
-        self.new_policy: tuple[FrozenPolicy, int] | None = None
-        self.policy_lock = threading.Lock()
-        threading.Thread(target=self._decode_policies, name="policy-decoder", daemon=True).start()
-        self._lifecycle_entities = self._entities()  # kept by cleanup: lifecycle and parameter services
+        self.inbox = PolicyInbox(None, io.POLICY, self._reject_policy)  # kept across re-configures
+        self._lifecycle_entities = entities(self)  # kept by cleanup: lifecycle and parameter services
         if autostart:
             self._autostart()
         else:
@@ -123,7 +117,7 @@ class CollectorNode(LifecycleNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.armed = False
-        self.timing_pause()
+        self.timing.pause()
         self.loop.abort_episode()
         self.close()  # what is queued goes to the learner
         self.get_logger().info("disarmed: nothing is published on joint_commands")
@@ -137,23 +131,10 @@ class CollectorNode(LifecycleNode):
         self.armed = False
         return super().on_shutdown(state)
 
-    def _entities(self) -> set:
-        return {*self.publishers, *self.subscriptions, *self.services, *self.clients, *self.timers}
-
     def _destroy_configured(self) -> None:
         """Undo configure: every publisher, subscription, service, client and timer it made."""
         self.armed = False
-        keep = self._lifecycle_entities
-        for pub in set(self.publishers) - keep:
-            (self.destroy_lifecycle_publisher if isinstance(pub, LifecyclePublisher) else self.destroy_publisher)(pub)
-        for sub in set(self.subscriptions) - keep:
-            self.destroy_subscription(sub)
-        for srv in set(self.services) - keep:
-            self.destroy_service(srv)
-        for client in set(self.clients) - keep:
-            self.destroy_client(client)
-        for timer in set(self.timers) - keep:
-            self.destroy_timer(timer)
+        destroy_entities(self, self._lifecycle_entities)
         if getattr(self, "time_jump", None) is not None:
             self.time_jump.unregister()
             self.time_jump = None
@@ -167,39 +148,21 @@ class CollectorNode(LifecycleNode):
         self.cfg = load_config(config)
         self.pipe = build_pipeline(self.cfg.robot, str(config))
         self.key = load_key(self.get_parameter("key_file").value or self.pipe.cfg.security.key_file)
+        self.inbox.key = self.key
         rc = self.pipe.cfg
         self.lockstep = self.get_parameter("lockstep").value
         self.period = 1.0 / rc.control_rate_hz
         self.safety = SafetyLayer(rc.safety, self.pipe.description, self.period)
         epoch = int(time.time() * 1000)  # a new epoch per configure: sequence numbers restart at 0
         self.loop = CollectorLoop(self.pipe, self.safety, self.collector_id, epoch, seed)
-        self.utd, self.learning_starts = self.cfg.sac.utd, self.cfg.sac.learning_starts
         self.needs = set(self.pipe.needs) | ({"privileged"} if "privileged" in (rc.reward, rc.termination) else set())
         self.last_step_stamp = -1.0
         self.resetting = False
-        self.waiting_learner = False
-        self.learner_updates = 0
-        self.learner_stored = 0
-        self.last_ack_time = time.monotonic()
-        self.last_resend_time = -math.inf
-        self.last_policy_time: float | None = None
-        self.counters = {
-            "bad_messages": 0,
-            "steps": 0,
-            "resets": 0,
-            "resends": 0,
-            "lag_waits": 0,
-            "stalls": 0,
-            "out_of_order": 0,
-            "time_jumps": 0,
-        }
+        sac = self.cfg.sac
+        self.link = LearnerLink(rc, sac.utd, sac.learning_starts, sac.batch_size, self.lockstep, time.monotonic())
+        self.counters = dict.fromkeys(("bad_messages", "steps", "resets", "resends", "stalls", "time_jumps"), 0)
         self.last_step_time = time.monotonic()
-        window = max(10, round(float(self.get_parameter("timing_window_s").value) / self.period))
-        self.periods = LatencyWindow(window)  # control periods, s
-        self.jitter = LatencyWindow(self.periods.samples.maxlen)  # |period - nominal|, s
-        self.last_tick: float | None = None
-        self.missed_deadlines = 0
-        self.missed_reported = 0
+        self.timing = ControlTiming(self.period, float(self.get_parameter("timing_window_s").value))
 
         sensor_qos = io.lockstep_qos(self.lockstep)
         self.qos_watch = QosWatch(self)
@@ -225,16 +188,14 @@ class CollectorNode(LifecycleNode):
         )
         self.latest, self.stamps = self.sensors.latest, self.sensors.stamps
         subscribe_estop(self, self.on_estop, self.qos_watch)
-        self.safety.listen_for_estop()  # no control step before a latched e-stop could have arrived
+        self.estop_startup = EstopStartup(self, self.safety)  # nothing moves before the e-stop state is known
         self.create_subscription(UInt8MultiArray, io.POLICY, self.on_policy, io.POLICY_QOS)
         self.create_subscription(String, io.ACK, self.on_ack, io.ACK_QOS)
         self.create_service(Trigger, io.RESUME, self.on_resume)
-        self.reset_client = self.create_client(Trigger, io.RESET)
+        self.reset_caller = ResetCaller(self, self.on_reset_answer)
         self.reset = ResetRoutine(rc.reset, self.pipe.description, rc.safety, self.period)
         self.reset_status = "idle"
-        self.reset_call_wanted = False  # the reset machine asked for a call the node has not made yet
-        self.reset_future = None  # the one call whose answer counts; a newer attempt supersedes it
-        self.deferred_error: Exception | None = None
+        self.parts = CollectorParts(self.loop, self.safety, self.reset, self.link, self.timing, self.lockstep)
         # Housekeeping runs on the steady clock: under sim time a stalled simulation would stop ROS-time timers.
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(2.0, self.resend_unacked, clock=steady)
@@ -294,15 +255,15 @@ class CollectorNode(LifecycleNode):
     def kick(self) -> None:
         """Lockstep housekeeping: resume after UTD pacing; restart an episode whose messages were lost
         (e.g. the stand-in's first state was published before this node subscribed)."""
-        self._raise_deferred()
+        self.reset_caller.raise_deferred()
         if not self.armed:
             return
         if self.resetting:
             self.tick_reset()  # retries, and waiting for a person, progress on the steady clock
             return
-        if self.waiting_learner:
+        if self.link.waiting:
             if not self._learner_behind():
-                self.waiting_learner = False
+                self.link.waiting = False
                 self.try_step()
             return
         self.try_step()  # e.g. the first step, held back by the e-stop's start-up grace
@@ -312,10 +273,16 @@ class CollectorNode(LifecycleNode):
             self.request_reset("lost messages")
 
     def on_control_timer(self) -> None:
-        self._raise_deferred()
+        self.reset_caller.raise_deferred()
         if not self.armed:
             return
-        self.timing_tick(time.perf_counter())
+        missed = self.timing.tick(time.perf_counter())
+        if missed is not None:
+            self.get_logger().warning(
+                f"missed control deadline: period {missed * 1e3:.1f} ms > {MISSED_DEADLINE_FACTOR}× "
+                f"{self.period * 1e3:.1f} ms ({self.timing.missed_deadlines} so far)",
+                throttle_duration_sec=5.0,
+            )
         if self.resetting:
             self.tick_reset()
             return
@@ -336,7 +303,11 @@ class CollectorNode(LifecycleNode):
             self.pub_cmd.publish(self.write_cmd(result.command))
         for info in (result.episode, result.eval_round):
             if info is not None:
-                summary = {**info, "collector_id": self.collector_id, "reset_stats": self._reset_stats()}
+                summary = {
+                    **info,
+                    "collector_id": self.collector_id,
+                    "reset_stats": reset_stats(self.reset, time.monotonic()),
+                }
                 self.pub_ep.publish(String(data=json.dumps(summary)))
         batch = self.loop.take_batch(force=result.reset or result.blind)  # blind: nothing waits for a full batch
         if batch is not None:
@@ -344,87 +315,11 @@ class CollectorNode(LifecycleNode):
         if result.reset:
             self.request_reset(result.episode.get("end", "episode end") if result.episode else "episode end")
 
-    def _reset_stats(self) -> dict[str, object]:
-        stats = self.reset.statistics(time.monotonic())
-        return {
-            "resets_done": stats.resets_done,
-            "time_resetting_s": stats.time_resetting_s,
-            "resets_per_hour": stats.resets_per_hour,
-            "waits_for_person": stats.waits_for_person,
-            "reasons": stats.reasons,
-        }
-
     def _learner_gone(self) -> bool:
-        """Real time: transitions wait for an acknowledgement that has not come for policy_timeout_s."""
-        silent = time.monotonic() - self.last_ack_time
-        return not self.lockstep and bool(self.loop.unacked) and silent > self.pipe.cfg.policy_timeout_s
-
-    def _learner_status(self) -> str:
-        """What the operator needs to know about the learner: silent learners are said out loud."""
-        silent = time.monotonic() - self.last_ack_time
-        if self.loop.unacked and silent > self.pipe.cfg.policy_timeout_s:
-            if self.waiting_learner:
-                action = "holding (waiting for it)"
-            elif self.pipe.cfg.on_learner_gone == "safe_mode" and not self.lockstep:
-                action = "safe mode until it is back (on_learner_gone: safe_mode)"
-            else:
-                action = "running the last policy" if self.loop.policy is not None else "acting randomly as before"
-            return f"no acknowledgement for {silent:.0f} s: {action}; {self.loop.unacked_count} transitions kept"
-        return "ok" if self.last_policy_time else "no policy yet (random actions)"
+        return self.link.gone(time.monotonic(), bool(self.loop.unacked))
 
     def _learner_behind(self) -> bool:
-        """Simulation only: hold the next step while the learner lags the UTD ratio, or (before the first
-        policy) while it has not stored what was sent: a learner that starts late must not miss the run."""
-        if not (self.lockstep and self.pipe.cfg.wait_for_learner):
-            return False
-        in_flight = self.loop.unacked_count + len(self.loop.outbox)
-        max_lag = self.pipe.cfg.max_learner_lag_steps
-        if self.loop.policy is None:
-            behind = in_flight > max(self.learning_starts, self.pipe.cfg.send_batch) + max_lag
-        else:
-            lag = self.utd * (self.learner_stored + in_flight - self.learning_starts) - self.learner_updates
-            behind = lag > self.utd * max_lag
-        if behind and not self.waiting_learner:
-            self.waiting_learner = True
-            self.counters["lag_waits"] += 1
-        return behind
-
-    # --- control timing ------------------------------------------------------------------------
-    def timing_tick(self, t: float) -> None:
-        """One control-timer callback at perf_counter time t: its period, jitter and a missed deadline."""
-        if self.last_tick is not None:
-            period = t - self.last_tick
-            self.periods.add(period)
-            self.jitter.add(abs(period - self.period))
-            if period > MISSED_DEADLINE_FACTOR * self.period:
-                self.missed_deadlines += 1
-                self.get_logger().warning(
-                    f"missed control deadline: period {period * 1e3:.1f} ms > {MISSED_DEADLINE_FACTOR}× "
-                    f"{self.period * 1e3:.1f} ms ({self.missed_deadlines} so far)",
-                    throttle_duration_sec=5.0,
-                )
-        self.last_tick = t
-
-    def timing_pause(self) -> None:
-        """Disarmed time is no control period."""
-        self.last_tick = None
-
-    def timing_diagnostics(self) -> dict[str, str]:
-        p, j = self.periods.stats_ms(), self.jitter.stats_ms()
-        window = sum(self.periods.samples)
-        return {
-            "control_rate_hz": f"{len(self.periods.samples) / window:.2f}" if window > 0 else "n/a",
-            "control_period_nominal_ms": f"{self.period * 1e3:.2f}",
-            "control_period_p50_ms": f"{p['p50']:.2f}",
-            "control_period_p99_ms": f"{p['p99']:.2f}",
-            "control_period_max_ms": f"{p['max']:.2f}",
-            "control_jitter_p50_ms": f"{j['p50']:.2f}",
-            "control_jitter_p99_ms": f"{j['p99']:.2f}",
-            "control_jitter_max_ms": f"{j['max']:.2f}",
-            "control_periods": str(self.periods.total),
-            "control_window_periods": str(p["n"]),
-            "missed_deadlines": str(self.missed_deadlines),
-        }
+        return self.link.behind(self.loop.unacked_count + len(self.loop.outbox), self.loop.policy is not None)
 
     # --- resets --------------------------------------------------------------------------------
     def request_reset(self, reason: str = "episode end") -> None:
@@ -444,14 +339,11 @@ class CollectorNode(LifecycleNode):
         step = self.reset.tick(time.monotonic(), state)
         self.reset_status = step.status
         if step.call_service:
-            self.reset_call_wanted, self.reset_future = True, None  # an unanswered call (dead stand-in) is dropped
-        if self.reset_call_wanted and step.phase == ResetPhase.CALL_SERVICE:
-            if self.reset_client.service_is_ready():
-                self.reset_call_wanted = False
-                self.reset_future = self.reset_client.call_async(Trigger.Request())
-                self.reset_future.add_done_callback(self._service_done)
-            else:  # e.g. a stand-in restarting: wait for it; the machine's service_timeout_s bounds the wait
-                self.reset_status = f"waiting for the reset service {self.reset_client.srv_name} ({step.status})"
+            self.reset_caller.want()
+        if step.phase == ResetPhase.CALL_SERVICE:
+            waiting = self.reset_caller.call_if_ready()  # e.g. a stand-in restarting: wait for it
+            if waiting:
+                self.reset_status = f"{waiting} ({step.status})"
         if self.pipe.cfg.reset.mode == "routine" and state is not None:
             hold = state.joint_position if self.pipe.cfg.action.mode == "position" else np.zeros(self.pipe.act_dim)
             desired = step.command if step.command is not None else hold
@@ -464,58 +356,29 @@ class CollectorNode(LifecycleNode):
             if self.lockstep:
                 self.try_step()
 
-    def _service_done(self, future) -> None:
-        """A future's done callback runs outside the node's guarded callbacks (nodes/spin.py), and an exception
-        escaping it can crash rclpy's EventsExecutor: it is kept and raised by the next housekeeping tick."""
-        try:
-            if future is not self.reset_future:
-                return  # the answer to a call that a later attempt superseded
-            self.reset_future = None
-            response = future.result()
-            ok = response is not None and response.success
-            self.reset.service_done(ok, getattr(response, "message", "no response"))
-            if not ok:
-                self.get_logger().warning(f"reset service failed: {getattr(response, 'message', 'no response')}")
-            if self.armed:
-                self.tick_reset()
-        except Exception as err:  # noqa: BLE001 - re-raised in kick()/on_control_timer()
-            self.deferred_error = err
-
-    def _raise_deferred(self) -> None:
-        if self.deferred_error is not None:
-            err, self.deferred_error = self.deferred_error, None
-            raise err
+    def on_reset_answer(self, ok: bool, message: str) -> None:
+        self.reset.service_done(ok, message)
+        if not ok:
+            self.get_logger().warning(f"reset service failed: {message}")
+        if self.armed:
+            self.tick_reset()
 
     # --- learner traffic -----------------------------------------------------------------------
     def on_policy(self, msg: UInt8MultiArray) -> None:
-        try:
-            self.policy_queue.put_nowait(bytes(msg.data))
-        except queue.Full:
-            pass  # a newer one is being decoded already
+        self.inbox.put(bytes(msg.data))  # decoded and checked off the control thread
 
-    def _decode_policies(self) -> None:
-        """Decoding and hash checking stay off the control thread."""
-        while True:
-            data = self.policy_queue.get()
-            try:
-                policy = accept_policy(data, self.key, self.policy_gate, io.POLICY)
-            except (PolicyFormatError, WireError) as err:
-                self.counters["bad_messages"] += 1
-                self.get_logger().warning(f"policy rejected: {err}")
-                continue
-            with self.policy_lock:
-                self.new_policy = (policy, int(policy.meta["version"]))
+    def _reject_policy(self, err: Exception) -> None:
+        self.counters["bad_messages"] += 1
+        self.get_logger().warning(f"policy rejected: {err}")
 
     def _swap_policy(self) -> None:
-        with self.policy_lock:
-            new, self.new_policy = self.new_policy, None
+        new = self.inbox.take()
         if new is not None:
             try:
                 self.loop.set_policy(*new)
-                self.last_policy_time = time.monotonic()
+                self.link.on_policy(time.monotonic())
             except ValueError as err:
-                self.counters["bad_messages"] += 1
-                self.get_logger().warning(f"policy rejected: {err}")
+                self._reject_policy(err)
 
     def on_ack(self, msg: String) -> None:
         try:
@@ -523,22 +386,23 @@ class CollectorNode(LifecycleNode):
         except WireError as err:
             self._reject(err)
             return
-        self.learner_updates, self.learner_stored = ack["updates"], ack["stored"]
-        if ack["collector_id"] == self.collector_id and ack["epoch"] == self.loop.epoch:
-            if ack["acked_seq"] > self.loop.acked_seq:
-                self.last_ack_time = time.monotonic()
+        mine = ack["collector_id"] == self.collector_id and ack["epoch"] == self.loop.epoch
+        self.link.on_ack(
+            ack["updates"], ack["stored"], mine and ack["acked_seq"] > self.loop.acked_seq, time.monotonic()
+        )
+        if mine:
             self.loop.on_ack(ack["acked_seq"])
-        if self.waiting_learner:
+        if self.link.waiting:
             self.kick()
 
     def resend_unacked(self) -> None:
         """Anything unacknowledged for a while is sent again; the learner drops what it already holds."""
         now = time.monotonic()
-        if self.loop.unacked and now - max(self.last_ack_time, self.last_resend_time) > 3.0:
+        if self.link.resend_due(now, bool(self.loop.unacked)):
             for batch in list(self.loop.unacked):
                 self.pub_tr.publish(cdr_writers.uint8_multi_array(encode_transitions(batch, self.key)))
             self.counters["resends"] += 1
-            self.last_resend_time = now  # paces resends; last_ack_time stays the learner's last answer
+            self.link.resent(now)
 
     # --- e-stop, resume, diagnostics -----------------------------------------------------------
     def on_estop(self, pressed: bool) -> None:
@@ -559,38 +423,12 @@ class CollectorNode(LifecycleNode):
         return response
 
     def on_diagnostics(self) -> None:
-        values = {**self.counters, **self.safety.diagnostics(), **self.qos_watch.diagnostics()}
-        stats = self.reset.statistics(time.monotonic())
-        values.update(
-            lifecycle="active" if self.armed else "inactive (not armed: sac-robot arm)",
-            reset_phase=str(self.reset.phase),
-            reset_status=self.reset_status,
-            resets_done=stats.resets_done,
-            reset_time_s=f"{stats.time_resetting_s:.1f}",
-            resets_per_hour=f"{stats.resets_per_hour:.1f}",
-            reset_reasons=json.dumps(stats.reasons),
-            waits_for_person=stats.waits_for_person,
-            transitions=self.loop.steps,
-            episodes=self.loop.episodes,
-            unacked=self.loop.unacked_count,
-            dropped_unacked=self.loop.dropped_unacked,
-            spilled_to_disk=self.loop.unacked.spilled_count,
-            policy_version=self.loop.policy_version,
-            learner=self._learner_status(),
+        qos = self.qos_watch.diagnostics()
+        level, message, values = collector_status(
+            self.parts, self.counters, qos, self.qos_watch.level, self.reset_status, self.armed, time.monotonic()
         )
-        level = max(int(self.safety.status_level()), 1 if self.reset.phase == ResetPhase.WAIT_FOR_PERSON else 0)
-        level = max(level, self.qos_watch.level)
-        message = self.safety.status_message()
         if self.qos_watch.seen:
-            message += "; incompatible QoS: " + values["qos_incompatible"]
-        if not self.lockstep:
-            values.update(self.timing_diagnostics())
-            missed, self.missed_reported = self.missed_deadlines - self.missed_reported, self.missed_deadlines
-            if missed:
-                level = max(level, 1)
-                message += f"; {missed} missed control deadline(s) since the last report"
-        if not self.armed:
-            level, message = max(level, 1), f"not armed (inactive); {message}"
+            message += "; incompatible QoS: " + qos["qos_incompatible"]
         now = self.get_clock().now().nanoseconds * 1e-9
         name = f"sac_robot/collector/{self.collector_id}"
         self.pub_diag.publish(io.diagnostics_msg(name, self.collector_id, level, message, values, now))

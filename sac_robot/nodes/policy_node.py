@@ -33,7 +33,7 @@ from std_srvs.srv import Trigger
 
 from sac_robot.core.config import ConfigError, load_config
 from sac_robot.nodes import ros_io as io
-from sac_robot.nodes.safety_topics import QosWatch, subscribe_estop
+from sac_robot.nodes.safety_topics import EstopStartup, QosWatch, subscribe_estop
 from sac_robot.nodes.sensors import SensorCache
 from sac_robot.nodes.spin import run_node
 from sac_robot.policy_runtime import FrozenPolicy, PolicyFormatError
@@ -121,7 +121,7 @@ class PolicyNode(Node):
         )
         self.latest, self.stamps = self.sensors.latest, self.sensors.stamps
         subscribe_estop(self, self.on_estop, self.qos_watch)
-        self.safety.listen_for_estop()  # nothing is published before a latched e-stop could have arrived
+        self.estop_startup = EstopStartup(self, self.safety)  # nothing moves before the e-stop state is known
         self.create_service(Trigger, io.RESUME, self.on_resume)
         # In joint_states mode this timer is the watchdog: it still acts (safe mode) when sensors stop.
         self.create_timer(self.period, self.on_timer)

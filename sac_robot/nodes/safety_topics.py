@@ -71,6 +71,35 @@ def subscribe_estop(node: Node, on_estop: Callable[[bool], None], watch: QosWatc
     return subscriptions
 
 
+def latched_estop_publishers(node: Node) -> int:
+    """Transient-local publishers on the e-stop topics, as the node's ROS graph knows them now."""
+    count = 0
+    for topic in (io.ESTOP, io.GLOBAL_ESTOP):
+        for info in node.get_publishers_info_by_topic(node.resolve_topic_name(topic)):
+            count += info.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
+    return count
+
+
+class EstopStartup:
+    """Until the safety layer knows the e-stop state, tell it every 50 ms (steady clock) how many latched
+    e-stop publishers the graph shows, so the start-up grace lasts until their message has arrived."""
+
+    def __init__(self, node: Node, safety: Any) -> None:
+        from rclpy.clock import Clock, ClockType
+
+        self.node, self.safety = node, safety
+        safety.listen_for_estop()
+        self.timer = node.create_timer(0.05, self.check, clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self.check()
+
+    def check(self) -> None:
+        if self.timer.is_canceled():
+            return
+        self.safety.note_latched_estop_publishers(latched_estop_publishers(self.node))
+        if self.safety.estop_known:
+            self.timer.cancel()  # known for good: a latched press from now on arrives like any other
+
+
 def _policy_name(kind: Any) -> str:
     try:
         return QoSPolicyKind(int(kind)).name

@@ -14,12 +14,32 @@ from collections.abc import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.lifecycle import LifecyclePublisher
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from rclpy.task import Future
 
 from sac_robot.nodes.ros_io import require_local_discovery
 from sac_robot.nodes.scheduling import apply_scheduling
+
+
+def entities(node: Node) -> set:
+    """Everything a node has made: its publishers, subscriptions, services, clients and timers."""
+    return {*node.publishers, *node.subscriptions, *node.services, *node.clients, *node.timers}
+
+
+def destroy_entities(node: Node, keep: set) -> None:
+    """Destroy what the node made, except ``keep`` (a lifecycle node's cleanup undoing its configure)."""
+    for pub in set(node.publishers) - keep:
+        (node.destroy_lifecycle_publisher if isinstance(pub, LifecyclePublisher) else node.destroy_publisher)(pub)
+    for sub in set(node.subscriptions) - keep:
+        node.destroy_subscription(sub)
+    for srv in set(node.services) - keep:
+        node.destroy_service(srv)
+    for client in set(node.clients) - keep:
+        node.destroy_client(client)
+    for timer in set(node.timers) - keep:
+        node.destroy_timer(timer)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

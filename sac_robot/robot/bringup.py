@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sac_robot.robot.description import RobotDescription
+from sac_robot.robot.safety import JointLimits
 from sac_robot.robot.state import RobotState
 
 
@@ -75,11 +76,9 @@ class BringupCheck:
         self.names = description.joint_names
         self.hard_lower = description.array("lower")
         self.hard_upper = description.array("upper")
-        self.lower = self.hard_lower + config.limit_margin
-        self.upper = self.hard_upper - config.limit_margin
-        if np.any(self.lower >= self.upper):
-            raise ValueError(f"limit_margin ({config.limit_margin} rad) leaves no range for some joints")
-        self.max_step = np.minimum(config.speed, description.array("velocity")) * self.control_period_s
+        limits = JointLimits.of(description, config.limit_margin, 1.0, self.control_period_s, "limit_margin")
+        self.lower, self.upper = limits.lower, limits.upper
+        self.max_step = np.minimum(config.speed * self.control_period_s, limits.max_step)  # slow: a test motion
 
         self._started = False
         self._phase = _Phase.MOVE_OUT

@@ -14,6 +14,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sac_robot.core.config import package_share
+
 
 class JointSpec(BaseModel):
     """One actuated joint; limits are the hardware's, the safety layer never exceeds them."""
@@ -74,19 +76,6 @@ class RobotDescription(BaseModel):
             raise FileNotFoundError(f"robot {self.name!r} has no URDF")
         path = Path(self.urdf)
         return path if path.is_absolute() else package_share() / "urdf" / path
-
-
-def package_share() -> Path:
-    """The folder that holds config/, urdf/ and launch/: the source tree or the colcon share space."""
-    source_root = Path(__file__).resolve().parents[2]
-    if (source_root / "config").is_dir() and (source_root / "urdf").is_dir():
-        return source_root
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        return Path(get_package_share_directory("sac_robot"))
-    except (ImportError, LookupError) as err:  # pragma: no cover - only on broken installs
-        raise FileNotFoundError("cannot locate sac_robot's config/ and urdf/ folders") from err
 
 
 def load_robot(name_or_path: str | Path) -> RobotDescription:

@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from sac_robot.robot.description import RobotDescription
-from sac_robot.robot.safety import SafetyConfig
+from sac_robot.robot.safety import JointLimits, SafetyConfig
 from sac_robot.robot.state import RobotState
 
 
@@ -97,13 +97,9 @@ class ResetRoutine:
         self.control_period_s = float(control_period_s)
         margin = safety.position_margin if safety is not None else 0.0
         fraction = safety.max_velocity_fraction if safety is not None else 1.0
-        self.lower = description.array("lower") + margin
-        self.upper = description.array("upper") - margin
-        if np.any(self.lower >= self.upper):
-            raise ValueError(f"position_margin ({margin} rad) leaves no range for some joints")
-        self.home = np.clip(description.array("home"), self.lower, self.upper)
-        self.max_velocity = fraction * description.array("velocity")
-        self.max_step = self.max_velocity * self.control_period_s
+        limits = JointLimits.of(description, margin, fraction, self.control_period_s)  # the safety layer's own
+        self.lower, self.upper, self.home = limits.lower, limits.upper, limits.home
+        self.max_velocity, self.max_step = limits.max_velocity, limits.max_step
 
         self._phase = ResetPhase.IDLE
         self._phase_start = 0.0

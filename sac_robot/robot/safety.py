@@ -49,6 +49,8 @@ LEARNER_GONE = "learner_gone"
 
 # A release this soon after a press is a stale copy of an older message (see SafetyLayer.estop), not a person.
 ESTOP_RELEASE_HOLDOFF_S = 0.25
+# How much longer than estop_grace_s a node waits for the message of a latched e-stop publisher it can see.
+ESTOP_LATCHED_WAIT_S = 10.0
 
 _SAFE_MODES_FOR = {"position": ("hold",), "effort": ("damping", "zero_effort")}
 
@@ -88,7 +90,7 @@ class SafetyConfig(BaseModel):
     )
     log_size: int = Field(default=100, ge=1, description="how many recent interventions are kept for diagnostics")
     estop_grace_s: float = Field(
-        default=1.0,
+        default=2.0,
         ge=0,
         description="after a node subscribes to the e-stop, hold the safe mode this long (steady clock) so that "
         "an e-stop latched before it started reaches it first (DDS discovery takes time)",
@@ -140,6 +142,42 @@ class Intervention:
     safe_mode: bool
 
 
+@dataclass(frozen=True)
+class JointLimits:
+    """The limits a command must keep, derived once from the description: the safety layer owns them, and the
+    reset routine and the bring-up check move the robot within the same ones."""
+
+    lower: np.ndarray  # rad: each URDF lower limit plus the margin
+    upper: np.ndarray  # rad: each URDF upper limit minus the margin
+    home: np.ndarray  # the home pose, clipped into [lower, upper]
+    max_velocity: np.ndarray  # rad/s: a fraction of each joint's velocity limit
+    max_step: np.ndarray  # rad per control period at max_velocity
+
+    @classmethod
+    def of(
+        cls,
+        description: RobotDescription,
+        margin: float,
+        velocity_fraction: float,
+        control_period_s: float,
+        margin_key: str = "position_margin",
+    ) -> JointLimits:
+        lower = description.array("lower") + margin
+        upper = description.array("upper") - margin
+        cramped = [n for n, lo, hi in zip(description.joint_names, lower, upper) if not lo < hi]
+        if cramped:
+            raise ValueError(
+                f"{margin_key} ({margin} rad) leaves no range for joints {cramped}: "
+                "it must be below half of each joint's range"
+            )
+        max_velocity = velocity_fraction * description.array("velocity")
+        home = np.clip(description.array("home"), lower, upper)
+        limits = cls(lower, upper, home, max_velocity, max_velocity * control_period_s)
+        for arr in (limits.lower, limits.upper, limits.home, limits.max_velocity, limits.max_step):
+            arr.flags.writeable = False
+        return limits
+
+
 class StatusLevel(IntEnum):
     """Same values as diagnostic_msgs/DiagnosticStatus levels, so the node can pass them straight on."""
 
@@ -172,23 +210,16 @@ class SafetyLayer:
         self.description = description
         self.control_period_s = float(control_period_s)
         self.num_joints = len(description.joints)
-        margin = config.position_margin
-        self.lower = description.array("lower") + margin
-        self.upper = description.array("upper") - margin
-        cramped = [n for n, lo, hi in zip(description.joint_names, self.lower, self.upper) if not lo < hi]
-        if cramped:
-            raise ValueError(
-                f"position_margin ({margin} rad) leaves no range for joints {cramped}: "
-                "it must be below half of each joint's range"
-            )
+        self.limits = JointLimits.of(
+            description, config.position_margin, config.max_velocity_fraction, self.control_period_s
+        )
+        self.lower, self.upper, self.home = self.limits.lower, self.limits.upper, self.limits.home
         self.velocity_limit = description.array("velocity")
-        self.max_velocity = config.max_velocity_fraction * self.velocity_limit
-        self.max_step = self.max_velocity * self.control_period_s
+        self.max_velocity, self.max_step = self.limits.max_velocity, self.limits.max_step
         self.max_effort = config.max_effort_fraction * description.array("effort")
-        self.home = np.clip(description.array("home"), self.lower, self.upper)
         kd = description.array("kd") if config.damping_kd is None else np.full(self.num_joints, config.damping_kd)
         self.damping_kd = kd
-        for arr in (self.lower, self.upper, self.max_velocity, self.max_step, self.max_effort, self.home, kd):
+        for arr in (self.max_effort, kd):
             arr.flags.writeable = False
 
         self.counts: dict[str, int] = {}
@@ -199,6 +230,8 @@ class SafetyLayer:
         self._estop_latched = False
         self._steady = steady_clock
         self._estop_known_at = -math.inf  # steady time from which the e-stop state counts as known
+        self._latched_publishers = 0  # transient-local e-stop publishers the node's ROS graph shows
+        self._estop_heard = False  # any e-stop message arrived
         self._heartbeat_at: float | None = None  # steady time of the last 'released' message
         self._heartbeat_lost = False
         self._pressed_at = -math.inf  # steady time of the last press
@@ -224,13 +257,23 @@ class SafetyLayer:
     def listen_for_estop(self) -> None:
         """A node has just subscribed to the e-stop: until ``estop_grace_s`` has passed on the steady clock
         every command is the safe mode (reason 'estop_unknown'), so a latched e-stop raised before the node
-        started always arrives before anything moves."""
+        started arrives before anything moves (DDS discovery and the latched message's delivery take time)."""
         self._estop_known_at = self._steady() + self.config.estop_grace_s
+
+    def note_latched_estop_publishers(self, count: int) -> None:
+        """The node's ROS graph shows ``count`` transient-local (latched) e-stop publishers. While there is one
+        and no e-stop message has arrived yet, the grace goes on (a latched message is on its way), for at most
+        ESTOP_LATCHED_WAIT_S beyond ``estop_grace_s``: a latched publisher that never published sends nothing."""
+        self._latched_publishers = int(count)
 
     @property
     def estop_known(self) -> bool:
         """False during the start-up grace: nothing may move before a latched e-stop could have arrived."""
-        return self._steady() >= self._estop_known_at
+        t = self._steady()
+        if t < self._estop_known_at:
+            return False
+        waiting_for_latched = self._latched_publishers > 0 and not self._estop_heard
+        return not waiting_for_latched or t >= self._estop_known_at + ESTOP_LATCHED_WAIT_S
 
     def estop(self, active: bool, now: float) -> bool:
         """Press (latch) or release the e-stop; release alone never resumes, see ``request_resume``.
@@ -242,6 +285,7 @@ class SafetyLayer:
         heartbeat of ``estop_heartbeat_s``.
         """
         self._last_now = float(now)
+        self._estop_heard = True
         t = self._steady()
         if active:
             if not self._estop_pressed:

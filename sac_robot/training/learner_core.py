@@ -27,6 +27,7 @@ from sac_robot.core.config import Config
 from sac_robot.core.export import export_policy, policy_bytes
 from sac_robot.core.replay import ChunkStore, ReplayBuffer
 from sac_robot.core.sac import SAC
+from sac_robot.core.utd import actor_update_due, updates_due
 from sac_robot.core.wire import TransitionBatch
 from sac_robot.training.run_log import RunLog
 from sac_robot.training.trainer import prepare_run_dir
@@ -165,10 +166,9 @@ class LearnerCore:
 
     # --- training --------------------------------------------------------------------------------
     def updates_due(self) -> int:
-        """Updates the UTD ratio allows for the data stored so far."""
-        n = self.buffer.total
-        starts = self.cfg.sac.learning_starts
-        return 0 if n < max(starts, self.cfg.sac.batch_size) else self.cfg.sac.utd * (n - starts + 1)
+        """Updates the UTD ratio allows for the data stored so far (core/utd.py)."""
+        sac = self.cfg.sac
+        return updates_due(self.buffer.total, sac.utd, sac.learning_starts, sac.batch_size)
 
     def train_step(self) -> bool:
         """One update if one is due; False when waiting for data."""
@@ -177,8 +177,7 @@ class LearnerCore:
         with self.lock:
             batch = self.buffer.sample(self.cfg.sac.batch_size, self.sample_rng)
         sac = self.cfg.sac
-        n_actor = sac.actor_updates_per_step or sac.utd
-        update_actor = (self.agent.updates % sac.utd) >= sac.utd - n_actor
+        update_actor = actor_update_due(self.agent.updates, sac.utd, sac.actor_updates_per_step)
         self.last_metrics = self.agent.update(batch, update_actor=update_actor)
         self._ups_window.append((time.perf_counter(), self.agent.updates))
         return True

@@ -33,6 +33,7 @@ from sac_robot.core.config import Config, ConfigError, validate_config
 from sac_robot.core.export import export_policy
 from sac_robot.core.replay import ChunkStore, ReplayBuffer
 from sac_robot.core.sac import SAC
+from sac_robot.core.utd import actor_update_due, updates_due
 from sac_robot.envs import make_env
 from sac_robot.training.evaluate import EVAL_SEED_OFFSET, rollout
 from sac_robot.training.export_cli import robot_policy_info
@@ -135,12 +136,13 @@ class Trainer:
         return self.agent.act(obs)
 
     def _learn(self) -> dict[str, torch.Tensor]:
+        """The updates core/utd.py's rule allows for the data stored so far (utd per step once learning starts)."""
         sac = self.cfg.sac
-        n_actor = sac.actor_updates_per_step or sac.utd
         metrics: dict[str, torch.Tensor] = {}
-        for i in range(sac.utd):
+        while self.agent.updates < updates_due(self.step, sac.utd, sac.learning_starts, sac.batch_size):
             batch = self.buffer.sample(sac.batch_size, self.sample_rng)
-            metrics.update(self.agent.update(batch, update_actor=i >= sac.utd - n_actor))
+            update_actor = actor_update_due(self.agent.updates, sac.utd, sac.actor_updates_per_step)
+            metrics.update(self.agent.update(batch, update_actor=update_actor))
         return metrics
 
     def evaluate(self) -> dict[str, float]:
