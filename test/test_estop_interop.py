@@ -195,7 +195,7 @@ def test_estop_latched_before_start_holds_from_the_first_command(rig: Any, tmp_p
 def test_heartbeat_fail_safe(rig: Any, tmp_path: Path, node: str) -> None:
     """robot.safety.estop_heartbeat_s: no 'false' heartbeat, no motion; a heartbeat that stops latches."""
     procs = rig.procs
-    config = policy_config(tmp_path, estop_heartbeat_s=0.3)
+    config = policy_config(tmp_path, estop_heartbeat_s=1.0)  # 10 beats a second: a loaded machine stays inside
     if node == "collector":
         start_collector(procs, config)
         diag_name = "sac_robot/collector/hw"

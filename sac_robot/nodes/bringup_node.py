@@ -34,7 +34,7 @@ from std_msgs.msg import Float64MultiArray
 
 from sac_robot.core.config import ConfigError, load_config
 from sac_robot.nodes import ros_io as io
-from sac_robot.nodes.safety_topics import EstopStartup, QosWatch, subscribe_estop
+from sac_robot.nodes.safety_topics import EstopStartup, QosWatch, command_publisher, subscribe_estop
 from sac_robot.robot.bringup import BringupCheck, BringupConfig
 from sac_robot.robot.pipeline import build_pipeline
 from sac_robot.robot.safety import SafetyLayer
@@ -78,12 +78,7 @@ class BringupNode(Node):
         self.started = time.monotonic()
 
         self.qos_watch = QosWatch(self)
-        self.pub_cmd = self.create_publisher(
-            Float64MultiArray,
-            io.JOINT_COMMANDS,
-            io.COMMAND_QOS,
-            event_callbacks=self.qos_watch.publisher(io.JOINT_COMMANDS, io.COMMAND_QOS),
-        )
+        self.pub_cmd = command_publisher(self, self.qos_watch)
         for msg_type, topic, callback in (
             (io.JointState, io.JOINT_STATES, self.on_joint_states),
             (io.Imu, io.IMU, self.on_imu),

@@ -7,7 +7,7 @@
     transitions (batched, numbered, kept until acked)                    → /sac_robot/transitions
     /sac_robot/policy → decoded off the control thread, swapped between steps
     sac_robot/estop and /sac_robot/estop (Bool, any QoS) → SafetyLayer latch; sac_robot/resume (Trigger) releases it
-    no control step runs before the e-stop's start-up grace (robot.safety.estop_grace_s) has passed
+    until the e-stop state is known (robot.safety.estop_grace_s): safe mode in real time, no step in lockstep
 
 A lifecycle node (rclpy.lifecycle): configure builds the pipeline, safety layer and loop and wires the
 topics; activate arms it. Before activation and after deactivation nothing is published on
@@ -40,7 +40,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.clock import Clock, ClockType, JumpThreshold, TimeJump
 from rclpy.duration import Duration
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from std_msgs.msg import Float64MultiArray, String, UInt8MultiArray
+from std_msgs.msg import String, UInt8MultiArray
 from std_srvs.srv import Trigger
 
 from sac_robot.core.config import load_config
@@ -48,7 +48,7 @@ from sac_robot.core.wire import WireError, decode_ack, encode_transitions, load_
 from sac_robot.nodes import cdr_writers
 from sac_robot.nodes import ros_io as io
 from sac_robot.nodes.reset_caller import ResetCaller
-from sac_robot.nodes.safety_topics import EstopStartup, QosWatch, subscribe_estop
+from sac_robot.nodes.safety_topics import EstopStartup, QosWatch, command_publisher, subscribe_estop
 from sac_robot.nodes.sensors import SensorCache
 from sac_robot.nodes.spin import destroy_entities, entities, run_node
 from sac_robot.robot.collector_loop import CollectorLoop
@@ -57,7 +57,7 @@ from sac_robot.robot.control_timing import MISSED_DEADLINE_FACTOR, ControlTiming
 from sac_robot.robot.learner_link import LearnerLink, PolicyInbox
 from sac_robot.robot.pipeline import build_pipeline, parse_robot_config
 from sac_robot.robot.reset import ResetPhase, ResetRoutine
-from sac_robot.robot.safety import LEARNER_GONE, SafetyLayer
+from sac_robot.robot.safety import ESTOP_UNKNOWN, LEARNER_GONE, SafetyLayer
 from sac_robot.robot.state import RobotState
 
 
@@ -166,12 +166,7 @@ class CollectorNode(LifecycleNode):
 
         sensor_qos = io.lockstep_qos(self.lockstep)
         self.qos_watch = QosWatch(self)
-        self.pub_cmd = self.create_lifecycle_publisher(
-            Float64MultiArray,
-            io.JOINT_COMMANDS,
-            io.COMMAND_QOS,
-            event_callbacks=self.qos_watch.publisher(io.JOINT_COMMANDS, io.COMMAND_QOS),
-        )
+        self.pub_cmd = command_publisher(self, self.qos_watch, lifecycle=True)
         self.write_cmd = cdr_writers.Float64MultiArrayWriter(self.pipe.act_dim)  # packed bytes: every step
         self.pub_tr = self.create_publisher(UInt8MultiArray, io.TRANSITIONS, io.TRANSITIONS_QOS)
         self.pub_ep = self.create_publisher(String, io.EPISODES, io.EPISODES_QOS)
@@ -286,15 +281,17 @@ class CollectorNode(LifecycleNode):
         if self.resetting:
             self.tick_reset()
             return
-        if any(k not in self.latest for k in self.needs) or not self.safety.estop_known:
-            return  # a step needs every topic the observation and reward read, and the e-stop's state
+        if any(k not in self.latest for k in self.needs):
+            return  # a step needs a first message of every topic the observation and reward read
         self.control_step(self.get_clock().now().nanoseconds * 1e-9)
 
     def control_step(self, now: float) -> None:
         self.last_step_time = time.monotonic()
         self._swap_policy()
         signals = self.latest.get("privileged")
-        if self._learner_gone() and self.pipe.cfg.on_learner_gone == "safe_mode":
+        if not self.safety.estop_known:  # the start-up grace (real time): safe mode, no transition
+            result = self.loop.hold(self._state(), now, ESTOP_UNKNOWN)
+        elif self._learner_gone() and self.pipe.cfg.on_learner_gone == "safe_mode":
             result = self.loop.hold(self._state(), now, LEARNER_GONE)
         else:
             result = self.loop.step(self._state(), signals, now)

@@ -5,7 +5,7 @@
     joint_states, imu/data (+ odom, foot_contacts, scan if the observation reads them) → RobotState (ros_io)
     DeployStep: observation → FrozenPolicy.act → pipeline.action_to_command → SafetyLayer → joint_commands
     sac_robot/estop and /sac_robot/estop (Bool, any QoS) → safe mode; sac_robot/resume (Trigger) releases it
-    nothing is published before the e-stop's start-up grace (robot.safety.estop_grace_s) has passed
+    safe mode (the hold) until the e-stop state is known (robot.safety.estop_grace_s)
     /diagnostics about 1 Hz: safety state, counters, latency (sensor stamp → command publish) p50/p99
 
 Parameters: policy (a policy.safetensors file), config (the robot's training config, name or path; its
@@ -33,7 +33,7 @@ from std_srvs.srv import Trigger
 
 from sac_robot.core.config import ConfigError, load_config
 from sac_robot.nodes import ros_io as io
-from sac_robot.nodes.safety_topics import EstopStartup, QosWatch, subscribe_estop
+from sac_robot.nodes.safety_topics import EstopStartup, QosWatch, command_publisher, subscribe_estop
 from sac_robot.nodes.sensors import SensorCache
 from sac_robot.nodes.spin import run_node
 from sac_robot.policy_runtime import FrozenPolicy, PolicyFormatError
@@ -108,12 +108,7 @@ class PolicyNode(Node):
 
         qos = io.SENSOR_QOS
         self.qos_watch = QosWatch(self)
-        self.pub_cmd = self.create_publisher(
-            Float64MultiArray,
-            io.JOINT_COMMANDS,
-            io.COMMAND_QOS,
-            event_callbacks=self.qos_watch.publisher(io.JOINT_COMMANDS, io.COMMAND_QOS),
-        )
+        self.pub_cmd = command_publisher(self, self.qos_watch)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         topics = self.needs | ({"odom"} if self.wants_odom else set())
         self.sensors = SensorCache(
@@ -157,8 +152,7 @@ class PolicyNode(Node):
             self.counters["waiting_for_sensors"] += 1  # nothing to act on yet: the robot's drivers hold
             return
         if not self.safety.estop_known:
-            self.counters["waiting_for_estop"] += 1  # the start-up grace: a latched e-stop may be on its way
-            return
+            self.counters["waiting_for_estop"] += 1  # the start-up grace: the safety layer gives safe mode
         state = self._state()
         now = self._now()
         try:

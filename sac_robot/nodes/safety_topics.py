@@ -27,7 +27,7 @@ from typing import Any
 from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSPolicyKind, QoSProfile, ReliabilityPolicy
-from std_msgs.msg import Bool
+from std_msgs.msg import Bool, Float64MultiArray
 
 from sac_robot.nodes import ros_io as io
 
@@ -69,6 +69,14 @@ def subscribe_estop(node: Node, on_estop: Callable[[bool], None], watch: QosWatc
             events = watch.subscription(topic, qos) if last else SubscriptionEventCallbacks(incompatible_qos=_ignore)
             subscriptions.append(node.create_subscription(Bool, topic, deliver, qos, event_callbacks=events))
     return subscriptions
+
+
+def command_publisher(node: Node, watch: QosWatch, lifecycle: bool = False) -> Any:
+    """The joint_commands publisher (COMMAND_QOS), its QoS mismatches watched; a lifecycle publisher for a
+    lifecycle node, so nothing is published before activation."""
+    create = node.create_lifecycle_publisher if lifecycle else node.create_publisher
+    events = watch.publisher(io.JOINT_COMMANDS, io.COMMAND_QOS)
+    return create(Float64MultiArray, io.JOINT_COMMANDS, io.COMMAND_QOS, event_callbacks=events)
 
 
 def latched_estop_publishers(node: Node) -> int:
