@@ -90,7 +90,7 @@ class SafetyConfig(BaseModel):
     )
     log_size: int = Field(default=100, ge=1, description="how many recent interventions are kept for diagnostics")
     estop_grace_s: float = Field(
-        default=2.0,
+        default=5.0,
         ge=0,
         description="after a node subscribes to the e-stop, hold the safe mode this long (steady clock) so that "
         "an e-stop latched before it started reaches it first (DDS discovery takes time)",
