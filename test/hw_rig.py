@@ -182,9 +182,10 @@ class Observer:
         return next(d for d in self.diags[name][start:] if predicate(d))
 
     def wait_training(self, timeout_s: float = STARTUP_S) -> dict[str, str]:
-        """The routine reset that starts every activation is done and control steps are running."""
+        """The routine reset that starts every activation is done, the e-stop's start-up grace is over and
+        control steps are running."""
         first = self.wait_diag(
-            lambda d: d["reset_phase"] == "DONE" and int(d["steps"]) > 0,
+            lambda d: d["reset_phase"] == "DONE" and int(d["steps"]) > 0 and d.get("estop_known") == "true",
             timeout_s,
             "the start-up reset to finish and training steps to run",
         )

@@ -208,6 +208,7 @@ def test_policy_node_drives_stand_in_with_estop(tmp_path: Path, proc_reaper, ros
 
     try:
         spin_until(lambda: len(commands) >= 5, STARTUP_S, "the policy node's first commands")
+        spin_until(lambda: bool(diags) and diags[-1].get("estop_known") == "true", 30.0, "the e-stop's grace to end")
         spin_for(3.0)  # the policy drives the robot for a few seconds of real time
         driving = len(commands)
         assert driving >= 20, f"only {driving} commands in ~3 s at 20 Hz:\n{logs()}"

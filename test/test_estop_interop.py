@@ -103,7 +103,7 @@ def wait_moving(obs: Observer, since_ns: int, what: str, n: int = 15) -> None:
         recent = obs.commands_since(since_ns)[-n:]
         return len(recent) == n and not any(held(recent))
 
-    obs.spin_until(tail_moving, 15.0, what)
+    obs.spin_until(tail_moving, 30.0, what)  # a node's first motion waits for the e-stop's start-up grace
 
 
 def wait_held(obs: Observer, since_ns: int, what: str, n: int = 15) -> np.ndarray:

@@ -261,6 +261,9 @@ class CollectorNode(LifecycleNode):
                 self.link.waiting = False
                 self.try_step()
             return
+        if not self.safety.estop_known:
+            self.last_step_time = time.monotonic()  # the start-up grace holds the first step: no stall
+            return
         self.try_step()  # e.g. the first step, held back by the e-stop's start-up grace
         if not self.resetting and time.monotonic() - self.last_step_time > 2.0:
             self.counters["stalls"] += 1
