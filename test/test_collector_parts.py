@@ -56,9 +56,7 @@ def test_control_timing_counts_missed_deadlines_and_pauses() -> None:
 
 def link(lockstep: bool = True, **robot: object) -> LearnerLink:
     cfg = load_config("bipedal_walker")
-    rc = parse_robot_config(
-        {**cfg.robot, **robot} if isinstance(cfg.robot, dict) else cfg.robot.model_copy(update=robot)
-    )
+    rc = parse_robot_config({**cfg.robot, **robot})  # Config.robot is the raw mapping
     return LearnerLink(rc, utd=1, learning_starts=100, batch_size=32, lockstep=lockstep, now=0.0)
 
 

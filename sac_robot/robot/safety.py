@@ -230,6 +230,7 @@ class SafetyLayer:
         self._estop_latched = False
         self._steady = steady_clock
         self._estop_known_at = -math.inf  # steady time from which the e-stop state counts as known
+        self._estop_known = True  # no node listens: nothing to wait for (listen_for_estop clears it)
         self._latched_publishers = 0  # transient-local e-stop publishers the node's ROS graph shows
         self._estop_heard = False  # any e-stop message arrived
         self._heartbeat_at: float | None = None  # steady time of the last 'released' message
@@ -259,6 +260,7 @@ class SafetyLayer:
         every command is the safe mode (reason 'estop_unknown'), so a latched e-stop raised before the node
         started arrives before anything moves (DDS discovery and the latched message's delivery take time)."""
         self._estop_known_at = self._steady() + self.config.estop_grace_s
+        self._estop_known = False
 
     def note_latched_estop_publishers(self, count: int) -> None:
         """The node's ROS graph shows ``count`` transient-local (latched) e-stop publishers. While there is one
@@ -269,11 +271,14 @@ class SafetyLayer:
     @property
     def estop_known(self) -> bool:
         """False during the start-up grace: nothing may move before a latched e-stop could have arrived."""
+        if self._estop_known:
+            return True  # once known, known for good: one attribute read on every control step
         t = self._steady()
         if t < self._estop_known_at:
             return False
         waiting_for_latched = self._latched_publishers > 0 and not self._estop_heard
-        return not waiting_for_latched or t >= self._estop_known_at + ESTOP_LATCHED_WAIT_S
+        self._estop_known = not waiting_for_latched or t >= self._estop_known_at + ESTOP_LATCHED_WAIT_S
+        return self._estop_known
 
     def estop(self, active: bool, now: float) -> bool:
         """Press (latch) or release the e-stop; release alone never resumes, see ``request_resume``.
