@@ -49,7 +49,6 @@ def hw_config(path: Path, rate_hz: float | None, learning_starts: int | None, ba
     cfg = yaml.safe_load((ROOT / "config" / "quadruped_hw.yaml").read_text(encoding="utf-8"))
     if rate_hz is not None:
         cfg["robot"]["control_rate_hz"] = rate_hz
-        cfg["env"]["kwargs"]["control_hz"] = rate_hz
         cfg["robot"]["safety"]["sensor_timeout_s"] = 2.0 / rate_hz  # two missed messages, as at 20 Hz
         cfg["robot"]["send_batch"] = int(rate_hz)  # about one transitions message per second
     if learning_starts is not None:

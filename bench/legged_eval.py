@@ -54,7 +54,8 @@ def run(
     env_id = env_id or (policy.meta.get("config") or {}).get("env", {}).get("id")
     if not env_id:
         sys.exit(f"{policy_path}: no env in the policy's metadata; give --env")
-    env = make_env(env_config(policy, env_id), render_mode="rgb_array" if video else None)
+    env_cfg, robot = env_config(policy, env_id)
+    env = make_env(env_cfg, render_mode="rgb_array" if video else None, robot=robot)
     frames: list[np.ndarray] = []
     rows = []
     for i in range(episodes):

@@ -229,3 +229,48 @@ def test_packaged_walker_limits_never_alter_the_benchmark() -> None:
     finally:
         env.close()
     assert not interventions, interventions[:5]
+
+
+def test_legged_robot_step_is_the_same_in_process_and_through_ros(
+    ros_env: dict[str, str], ros_domain_id: int, proc_reaper, tmp_path: Path
+) -> None:
+    """The quadruped under quadruped_hw's strict safety layer (rate limits, low-pass filter): the same actions
+    give the same executed commands, observations and rewards in process (LeggedEnv) as through ROS (the
+    PyBullet stand-in driven by RosRobotEnv), and the safety layer really changes them on both paths."""
+    from sac_robot.core.config import load_config
+    from sac_robot.envs.legged_env import LeggedEnv
+
+    cfg = load_config("quadruped_hw").model_dump(mode="json")
+    cfg["robot"].update(lockstep=True, reset={"mode": "sim_service"}, episode_seconds=3)
+    cfg["robot"]["safety"]["sensor_timeout_s"] = 0.5
+    config = tmp_path / "quadruped_strict.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    log = open(tmp_path / "stand_in.log", "w")  # noqa: SIM115 (closed with the process)
+    cmd = [sys.executable, "-m", "sac_robot.nodes.pybullet_stand_in", "--ros-args", "-r", "__node:=stand_in"]
+    cmd += ["-p", f"config:={config}", "-p", "lockstep:=true"]
+    stand_in = proc_reaper.spawn(cmd, env=ros_env, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    ros = _make_env(config, ros_domain_id, stand_in, tmp_path)
+    local = LeggedEnv("quadruped", run_config=cfg["robot"])
+    try:
+        obs, _ = ros.reset()  # no sensor noise: nothing to seed (the PyBullet stand-in has no reseed counter)
+        ref, _ = local.reset(seed=1)
+        np.testing.assert_allclose(obs, ref, atol=1e-5)
+        actions = np.random.default_rng(0).uniform(-1.0, 1.0, (40, 12))
+        intervened = 0
+        for action in actions:
+            obs, reward, terminated, truncated, info = ros.step(action)
+            ref, ref_reward, ref_terminated, ref_truncated, ref_info = local.step(action)
+            np.testing.assert_allclose(info["executed_action"], ref_info["executed_action"], atol=1e-6)
+            assert np.max(np.abs(ref_info["executed_action"] - np.clip(action, -1, 1))) > 1e-3  # limits acted
+            assert info["safety_reasons"] == ref_info["safety_reasons"]
+            intervened += ref_info["intervened"]
+            np.testing.assert_allclose(obs, ref, atol=1e-4)
+            assert reward == pytest.approx(ref_reward, abs=1e-4)
+            assert (terminated, truncated) == (ref_terminated, ref_truncated)
+            if terminated or truncated:
+                break
+        assert intervened > 0  # the rate limit / filter counted as interventions on both paths
+    finally:
+        ros.close()
+        local.close()

@@ -37,7 +37,6 @@ TOTAL_STEPS = 3000
 
 def small_quadruped(tmp_path: Path) -> Path:
     cfg = yaml.safe_load((REPO / "config" / "quadruped.yaml").read_text(encoding="utf-8"))
-    cfg["env"]["kwargs"]["max_episode_seconds"] = 10
     cfg["robot"]["episode_seconds"] = 10
     cfg["sac"].update(hidden_sizes=[64, 64], batch_size=64, learning_starts=500, utd=2, torch_threads=1)
     cfg["replay"].update(capacity=10_000, chunk_size=1000)
@@ -50,7 +49,7 @@ def small_quadruped(tmp_path: Path) -> Path:
 
 def random_return(config: Path, episodes: int = 20) -> float:
     cfg = yaml.safe_load(config.read_text(encoding="utf-8"))
-    env = make_env(EnvConfig(**cfg["env"]))
+    env = make_env(EnvConfig(**cfg["env"]), robot=cfg["robot"])
     rng = np.random.default_rng(0)
     returns = []
     for i in range(episodes):

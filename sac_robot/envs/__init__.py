@@ -12,13 +12,27 @@ import gymnasium as gym
 from sac_robot.core.config import ConfigError, EnvConfig
 
 
-def make_env(cfg: EnvConfig, render_mode: str | None = None, **overrides: Any) -> gym.Env:
-    """Create the environment a config names, with a message that names env.id when it is unknown."""
+def make_env(
+    cfg: EnvConfig, render_mode: str | None = None, robot: dict[str, Any] | None = None, **overrides: Any
+) -> gym.Env:
+    """Create the environment a config names, with a message that names env.id when it is unknown.
+
+    ``robot``: the config's robot section. Our legged envs take it as their whole robot configuration
+    (the robot step the collector runs, safety layer included), so a config names its robot once.
+    """
+    kwargs = {**cfg.kwargs, **overrides}
     if cfg.id.startswith("SacRobot") and cfg.id != "SacRobotRos-v0":  # that one: sac_robot.nodes.ros_env
-        from sac_robot.envs.legged_env import register_envs
+        from sac_robot.envs.legged_env import ENV_IDS, RUN_CONFIG_FIELDS, register_envs
 
         register_envs()
-    kwargs = {**cfg.kwargs, **overrides}
+        if robot is not None and cfg.id in ENV_IDS:
+            twice = sorted(set(cfg.kwargs) & {*RUN_CONFIG_FIELDS, "robot"})
+            if twice:
+                raise ConfigError(
+                    f"env.kwargs: {twice} repeat what the robot section says (robot.description, control_rate_hz, "
+                    "action, observation, reward, termination, safety, episode_seconds): name the robot once, in robot:"
+                )
+            kwargs["run_config"] = robot
     if cfg.max_episode_steps is not None:
         kwargs["max_episode_steps"] = cfg.max_episode_steps
     try:

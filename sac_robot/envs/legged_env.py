@@ -2,10 +2,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """Gymnasium environment of a described legged robot walking on flat ground in PyBullet.
 
-It composes exactly the pieces the real-robot collector uses (joint-offset actions around home,
-ObservationBuilder, compute_reward, check_fall), so a policy, its hyper-parameters and the reward can
-be debugged in seconds on a laptop before touching hardware. Constructor arguments are plain values,
-pydantic configs or dicts, so ``gymnasium.make("SacRobotQuadruped-v0", action_scale=0.2)`` works.
+It runs the robot step the collector runs on the real robot (robot.robot_step: the pipeline's action
+mapping, **the safety layer**, the observation, reward and termination), so a policy trained here saw the
+limits and filters it is deployed behind, and its hyper-parameters and reward can be debugged in seconds
+on a laptop before touching hardware. Two ways to configure it:
+
+* ``run_config=`` a config's ``robot:`` section (what ``sac-robot train`` passes when the config has one):
+  robot, control rate, action mapping, observation, reward, termination, safety and episode length all
+  come from it, so the in-process run and the ROS run read the same block;
+* plain keyword values, pydantic configs or dicts (``gymnasium.make("SacRobotQuadruped-v0",
+  action_scale=0.2)``); ``safety`` then defaults to the safety layer's defaults.
 """
 
 from __future__ import annotations
@@ -18,14 +24,28 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from sac_robot.core.config import ConfigError
 from sac_robot.robot.description import RobotDescription, load_robot
 from sac_robot.robot.observation import ObservationBuilder, ObservationConfig
-from sac_robot.robot.rewards import RewardConfig, compute_reward
-from sac_robot.robot.terminations import TerminationConfig, check_fall
+from sac_robot.robot.pipeline import Pipeline, RobotRunConfig, parse_robot_config
+from sac_robot.robot.rewards import RewardConfig
+from sac_robot.robot.robot_step import RobotStep
+from sac_robot.robot.safety import SafetyConfig, SafetyLayer
+from sac_robot.robot.terminations import TerminationConfig
 from sac_robot.sim.pybullet_robot import PyBulletRobot, SensorNoise
 
 ENV_IDS: dict[str, str] = {"SacRobotQuadruped-v0": "quadruped", "SacRobotBiped-v0": "biped"}
 RESET_OPTIONS = ("pose", "base_position", "base_orientation")
+# Keyword arguments that a run_config replaces (giving both would leave one of them silently unused).
+RUN_CONFIG_FIELDS = (
+    "control_hz",
+    "action_scale",
+    "max_episode_seconds",
+    "observation",
+    "reward",
+    "termination",
+    "safety",
+)
 
 
 def _as_config(value: Any, model: type, name: str) -> Any:
@@ -39,64 +59,124 @@ def _as_config(value: Any, model: type, name: str) -> Any:
 
 
 class LeggedEnv(gymnasium.Env[np.ndarray, np.ndarray]):
-    """Actions in [-1, 1] are joint offsets from home times ``action_scale`` (rad), held by joint PD control."""
+    """Actions in [-1, 1] are joint offsets from home times the action scale (rad), through the safety layer,
+    held by joint PD control."""
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
 
     def __init__(
         self,
         robot: str | Path | RobotDescription = "quadruped",
-        control_hz: float = 20.0,
+        control_hz: float | None = None,
         physics_hz: float = 500.0,
-        action_scale: float | Sequence[float] = 0.3,
-        max_episode_seconds: float = 20.0,
+        action_scale: float | Sequence[float] | None = None,
+        max_episode_seconds: float | None = None,
         observation: ObservationConfig | dict | None = None,
         reward: RewardConfig | dict | None = None,
         termination: TerminationConfig | dict | None = None,
+        safety: SafetyConfig | dict | None = None,
         sensor_noise: SensorNoise | dict | None = None,
         render_mode: str | None = None,
         render_width: int = 320,
         render_height: int = 240,
+        run_config: RobotRunConfig | dict | None = None,
     ) -> None:
         super().__init__()
-        self.description = robot if isinstance(robot, RobotDescription) else load_robot(robot)
-        if control_hz <= 0 or physics_hz <= 0:
-            raise ValueError(f"control_hz and physics_hz must be positive, got {control_hz} and {physics_hz}")
+        if run_config is not None:
+            given = {"control_hz": control_hz, "action_scale": action_scale, "max_episode_seconds": max_episode_seconds}
+            given |= {"observation": observation, "reward": reward, "termination": termination, "safety": safety}
+            clash = [k for k in RUN_CONFIG_FIELDS if given[k] is not None]
+            if clash:
+                raise ValueError(f"{clash} come from run_config (the config's robot section); give them there")
+            rc = run_config if isinstance(run_config, RobotRunConfig) else parse_robot_config(run_config, "run_config")
+            self.description = robot if isinstance(robot, RobotDescription) else load_robot(rc.description)
+            named = robot.name if isinstance(robot, RobotDescription) else Path(str(robot)).stem
+            if named != self.description.name:
+                raise ValueError(f"robot {named!r} differs from run_config's robot.description {rc.description!r}")
+        else:
+            self.description = robot if isinstance(robot, RobotDescription) else load_robot(robot)
+            rc = self._run_config(
+                control_hz, action_scale, max_episode_seconds, observation, reward, termination, safety
+            )
+        unsupported = [
+            f"{key}: {value!r}"
+            for key, value in (("observation", rc.observation), ("reward", rc.reward), ("termination", rc.termination))
+            if isinstance(value, str)
+        ]
+        if rc.action.mode != "position" or rc.safety.command_mode != "position":
+            unsupported.append("action.mode/safety.command_mode: position only")
+        if unsupported:
+            raise ValueError(f"LeggedEnv cannot run robot section values {unsupported} (terms, position control)")
+        self.run_config = rc
+        control_hz = rc.control_rate_hz
+        if physics_hz <= 0:
+            raise ValueError(f"physics_hz must be positive, got {physics_hz}")
         ratio = physics_hz / control_hz
         self.substeps = round(ratio)
         if self.substeps < 1 or abs(ratio - self.substeps) > 1e-9:
             raise ValueError(f"physics_hz ({physics_hz}) must be a whole multiple of control_hz ({control_hz})")
-        if max_episode_seconds <= 0:
-            raise ValueError(f"max_episode_seconds must be positive, got {max_episode_seconds}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.control_hz = float(control_hz)
-        self.max_episode_seconds = float(max_episode_seconds)
-        self.max_episode_steps = max(1, round(max_episode_seconds * control_hz))
+        self.max_episode_seconds = float(rc.episode_seconds)
         self.render_mode = render_mode
         self.render_width, self.render_height = int(render_width), int(render_height)
         self.metadata = {**type(self).metadata, "render_fps": self.control_hz}  # type: ignore[misc]
 
         n = len(self.description.joints)
-        scale = np.broadcast_to(np.asarray(action_scale, dtype=np.float64), (n,)).copy()
-        if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
-            raise ValueError(f"action_scale must be positive (one value or one per joint), got {action_scale}")
-        self.action_scale = scale
-        self._home = self.description.array("home")
+        builder = ObservationBuilder(rc.observation, self.description, n)
+        self.pipe = Pipeline(rc, self.description, builder, builder.size, n)
+        self.safety = SafetyLayer(rc.safety, self.description, 1.0 / self.control_hz)
+        self.step_logic = RobotStep(self.pipe, self.safety)
+        self.max_episode_steps = self.step_logic.max_steps
+        self.action_scale = np.broadcast_to(np.asarray(rc.action.scale, dtype=np.float64), (n,)).copy()
         self._lower = self.description.array("lower")
         self._upper = self.description.array("upper")
-
-        self.observation_config = _as_config(observation, ObservationConfig, "observation")
-        self.reward_config = _as_config(reward, RewardConfig, "reward")
-        self.termination_config = _as_config(termination, TerminationConfig, "termination")
-        noise = _as_config(sensor_noise, SensorNoise, "sensor_noise")
-        self.builder = ObservationBuilder(self.observation_config, self.description, action_dim=n)
+        self.observation_config, self.reward_config, self.termination_config = rc.observation, rc.reward, rc.termination
+        self.builder = self.pipe.observation
 
         self.action_space = spaces.Box(-1.0, 1.0, shape=(n,), dtype=np.float32)
         self.observation_space = spaces.Box(self.builder.low, self.builder.high, dtype=np.float32)
+        noise = _as_config(sensor_noise, SensorNoise, "sensor_noise")
         self.robot = PyBulletRobot(self.description, physics_hz=physics_hz, control_mode="position", sensor_noise=noise)
-        self._previous_action = np.zeros(n)
         self._steps = 0
+
+    def _run_config(
+        self,
+        control_hz: float | None,
+        action_scale: float | Sequence[float] | None,
+        max_episode_seconds: float | None,
+        observation: ObservationConfig | dict | None,
+        reward: RewardConfig | dict | None,
+        termination: TerminationConfig | dict | None,
+        safety: SafetyConfig | dict | None,
+    ) -> RobotRunConfig:
+        """The robot section the keyword arguments amount to (ValueError naming a bad one)."""
+        control_hz = 20.0 if control_hz is None else control_hz
+        max_episode_seconds = 20.0 if max_episode_seconds is None else max_episode_seconds
+        if not control_hz > 0:
+            raise ValueError(f"control_hz must be positive, got {control_hz}")
+        if not max_episode_seconds > 0:
+            raise ValueError(f"max_episode_seconds must be positive, got {max_episode_seconds}")
+        scale = 0.3 if action_scale is None else action_scale
+        arr = np.asarray(scale, dtype=np.float64)
+        if arr.ndim > 1 or (arr.ndim == 1 and len(arr) != len(self.description.joints)):
+            raise ValueError(f"action_scale must be one value or one per joint, got {action_scale}")
+        if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+            raise ValueError(f"action_scale must be positive (one value or one per joint), got {action_scale}")
+        try:
+            return RobotRunConfig(
+                description=self.description.name,
+                observation=_as_config(observation, ObservationConfig, "observation"),
+                action={"mode": "position", "scale": arr.tolist()},
+                reward=_as_config(reward, RewardConfig, "reward"),
+                termination=_as_config(termination, TerminationConfig, "termination"),
+                safety=_as_config(safety, SafetyConfig, "safety"),
+                control_rate_hz=control_hz,
+                episode_seconds=max_episode_seconds,
+            )
+        except (ConfigError, ValueError) as err:
+            raise ValueError(str(err)) from None
 
     @property
     def observation_layout(self) -> list[tuple[str, int, int]]:
@@ -104,8 +184,9 @@ class LeggedEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         return list(self.builder.layout)
 
     def action_to_target(self, action: np.ndarray) -> np.ndarray:
-        """Joint position targets for a normalised action: home + action·scale, clipped to the joint limits."""
-        return np.clip(self._home + np.clip(action, -1.0, 1.0) * self.action_scale, self._lower, self._upper)
+        """Joint position targets a normalised action asks for (home + action·scale, within the joint limits),
+        before the safety layer's margins, rate limits and filter."""
+        return np.clip(self.pipe.action_to_command(action), self._lower, self._upper)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -118,11 +199,17 @@ class LeggedEnv(gymnasium.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"unknown reset options {unknown}; expected some of {list(RESET_OPTIONS)}")
         robot_seed = int(self.np_random.integers(0, 2**31 - 1))
         self.robot.reset(seed=robot_seed, **options)
-        self._previous_action = np.zeros(len(self._home))
         self._steps = 0
+        state = self._sense()
+        self.step_logic.start_episode(state.joint_position)  # rate limits ramp from the measured pose
+        return self.step_logic.observe(state), {"sim_time": self.robot.sim_time}
+
+    def _sense(self):
+        """The robot's state, fed to the safety layer's watchdog as the collector's sensor callbacks do."""
         state = self.robot.state()
-        observation = self.builder.build(state, self._previous_action)
-        return observation, {"sim_time": self.robot.sim_time}
+        self.safety.note_sensor("joint_states", self.robot.sim_time)
+        self.safety.note_sensor("imu", self.robot.sim_time)
+        return state
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         action = np.asarray(action, dtype=np.float64)
@@ -130,21 +217,21 @@ class LeggedEnv(gymnasium.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"action must have shape {self.action_space.shape}, got {action.shape}")
         if not np.all(np.isfinite(action)):
             raise ValueError("action contains non-finite values")
-        action = np.clip(action, -1.0, 1.0)
-        self.robot.set_command(self.action_to_target(action))
+        safe, executed = self.step_logic.act(action, self.robot.state(), self.robot.sim_time)
+        self.robot.set_command(safe.command)
         self.robot.step(self.substeps)
-        state = self.robot.state()
-        observation = self.builder.build(state, action)
-        fall_reason = check_fall(self.termination_config, state)
-        terminated = fall_reason is not None
-        reward, terms = compute_reward(
-            self.reward_config, self.description, state, action, self._previous_action, fell=terminated
-        )
-        self._previous_action = action
+        state = self._sense()
+        out = self.step_logic.outcome(state, None, self._steps)
         self._steps += 1
-        truncated = not terminated and self._steps >= self.max_episode_steps
-        info = {"reward_terms": terms, "fall_reason": fall_reason, "sim_time": self.robot.sim_time}
-        return observation, reward, terminated, truncated, info
+        info = {
+            "reward_terms": out.terms,
+            "fall_reason": out.fall_reason,
+            "sim_time": self.robot.sim_time,
+            "executed_action": executed.astype(np.float32),
+            "intervened": bool(safe.intervened),
+            "safety_reasons": list(safe.reasons),
+        }
+        return self.step_logic.observe(state), out.reward, out.terminated, out.truncated, info
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:

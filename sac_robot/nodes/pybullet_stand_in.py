@@ -50,9 +50,10 @@ from sac_robot.nodes import ros_io as io
 from sac_robot.nodes.spin import run_node
 from sac_robot.robot.description import load_robot
 from sac_robot.robot.pipeline import parse_robot_config
-from sac_robot.robot.rewards import RewardConfig, compute_reward
+from sac_robot.robot.rewards import RewardConfig
+from sac_robot.robot.robot_step import reward_and_fall
 from sac_robot.robot.state import RobotState
-from sac_robot.robot.terminations import TerminationConfig, check_fall
+from sac_robot.robot.terminations import TerminationConfig
 from sac_robot.sim.pybullet_robot import NoisyField, PyBulletRobot, SensorNoise
 
 NO_TELEPORT = "no teleporting reset on emulated hardware; use the routine reset"
@@ -309,8 +310,10 @@ class PyBulletStandIn(Node):
     def control_step(self, stamp: float) -> None:
         state = self.robot.state()
         action = self._action()
-        terminated = check_fall(self.term_cfg, state) is not None
-        reward, _ = compute_reward(self.reward_cfg, self.description, state, action, self.prev_action, fell=terminated)
+        reward, _, fall = reward_and_fall(
+            self.reward_cfg, self.term_cfg, self.description, state, action, self.prev_action
+        )
+        terminated = fall is not None
         self.prev_action = action
         self.episode_steps += 1
         truncated = not terminated and self.episode_steps >= self.max_episode_steps

@@ -38,8 +38,8 @@ from std_srvs.srv import Trigger
 
 from sac_robot.core.config import ConfigError, load_config
 from sac_robot.nodes import ros_io as io
-from sac_robot.robot.collector_loop import Signals, episode_outcome, max_episode_steps
 from sac_robot.robot.pipeline import build_pipeline
+from sac_robot.robot.robot_step import RobotStep, Signals
 from sac_robot.robot.safety import SafetyLayer
 from sac_robot.robot.state import RobotState
 
@@ -83,8 +83,8 @@ class RosRobotEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ConfigError(f"{config}: robot.lockstep is false; {ENV_ID} steps in lockstep only")
         self.timeout_s = float(timeout_s)
         self.stand_in = stand_in.strip("/")
-        self.max_steps = max_episode_steps(rc)
         self.safety = SafetyLayer(rc.safety, self.pipe.description, 1.0 / rc.control_rate_hz)
+        self.robot = RobotStep(self.pipe, self.safety)  # the collector's step: same limits, reward, termination
         self.needs = tuple(self.pipe.needs) + (("privileged",) if "privileged" in (rc.reward, rc.termination) else ())
 
         self.action_space = gym.spaces.Box(-1.0, 1.0, (self.pipe.act_dim,), np.float32)
@@ -100,7 +100,6 @@ class RosRobotEnv(gym.Env[np.ndarray, np.ndarray]):
         self._stamps: dict[str, float] = {}
         self._last_stamp = -math.inf
         self._state: RobotState | None = None
-        self._prev_action = np.zeros(self.pipe.act_dim)
         self._length = 0
         self._needs_reset = True
         self._discovered = False
@@ -282,12 +281,11 @@ class RosRobotEnv(gym.Env[np.ndarray, np.ndarray]):
                 if time.monotonic() >= deadline:
                     raise
                 self.node.get_logger().warning(f"no state after reset (attempt {attempt}); resetting again")
-        self.safety.reset_filter(state.joint_position)  # position mode: rate limits ramp from the measured pose
+        self.robot.start_episode(state.joint_position)  # position mode: rate limits ramp from the measured pose
         self._state = state
-        self._prev_action = np.zeros(self.pipe.act_dim)
         self._length = 0
         self._needs_reset = False
-        return self.pipe.observation.build(state, self._prev_action), {}
+        return self.robot.observe(state), {}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         self._check_open()
@@ -297,26 +295,17 @@ class RosRobotEnv(gym.Env[np.ndarray, np.ndarray]):
         if a.shape != self.action_space.shape:
             raise ValueError(f"action must have shape {self.action_space.shape}, got {a.shape}")
         state = self._state
-        safe = self.safety.filter(self.pipe.action_to_command(a), state, state.stamp)
-        executed = self.pipe.command_to_action(safe.command)
+        safe, executed = self.robot.act(a, state, state.stamp)
         self.pub_cmd.publish(Float64MultiArray(data=safe.command.tolist()))
         try:
             new_state = self._wait_state(self.timeout_s, "state after the command")
         except TimeoutError:
             self._needs_reset = True
             raise
-        reward, terminated, truncated = episode_outcome(
-            self.pipe.cfg,
-            self.pipe.description,
-            new_state,
-            self._latest.get("privileged"),
-            executed,
-            self._prev_action,
-            self._length,
-            self.max_steps,
-        )
-        obs = self.pipe.observation.build(new_state, executed)
-        self._state, self._prev_action = new_state, executed
+        out = self.robot.outcome(new_state, self._latest.get("privileged"), self._length)
+        reward, terminated, truncated = out.reward, out.terminated, out.truncated
+        obs = self.robot.observe(new_state)
+        self._state = new_state
         self._length += 1
         self._needs_reset = terminated or truncated
         info = {

@@ -19,8 +19,8 @@ from rclpy.qos import QoSProfile
 
 from sac_robot.nodes import ros_io as io
 from sac_robot.nodes.safety_topics import QosWatch
-from sac_robot.robot.collector_loop import Signals
 from sac_robot.robot.description import RobotDescription
+from sac_robot.robot.robot_step import Signals
 from sac_robot.robot.safety import SafetyLayer
 from sac_robot.robot.state import RobotState
 

@@ -19,22 +19,13 @@ import numpy as np
 
 from sac_robot.core.wire import TransitionBatch
 from sac_robot.policy_runtime import FrozenPolicy
-from sac_robot.robot.description import RobotDescription
 from sac_robot.robot.pipeline import Pipeline, RobotRunConfig
-from sac_robot.robot.rewards import RewardConfig, compute_reward
+from sac_robot.robot.robot_step import RobotStep, Signals
 from sac_robot.robot.safety import SafetyLayer
 from sac_robot.robot.state import RobotState
-from sac_robot.robot.terminations import TerminationConfig, check_fall
 from sac_robot.robot.unacked import UnackedStore
 
-
-@dataclass
-class Signals:
-    """The stand-in's privileged reward/terminated/truncated for the step that produced a state."""
-
-    reward: float
-    terminated: bool
-    truncated: bool
+__all__ = ["CollectorLoop", "Signals", "StepResult", "spill_dir"]
 
 
 @dataclass
@@ -50,9 +41,8 @@ class StepResult:
 @dataclass
 class _Pending:
     obs: np.ndarray
-    action: np.ndarray
+    action: np.ndarray  # executed
     intervened: bool
-    previous: np.ndarray  # the action before this one, for the action-rate reward
 
 
 @dataclass
@@ -62,45 +52,6 @@ class EpisodeStats:
     evaluating: bool = False
     eval_returns: list[float] = field(default_factory=list)
     eval_lengths: list[int] = field(default_factory=list)
-
-
-def max_episode_steps(cfg: RobotRunConfig) -> int:
-    """Control steps after which an episode is truncated (as CollectorLoop computes it)."""
-    return max(1, round(cfg.episode_seconds * cfg.control_rate_hz))
-
-
-def episode_outcome(
-    cfg: RobotRunConfig,
-    description: RobotDescription,
-    state: RobotState,
-    signals: Signals | None,
-    action: np.ndarray,
-    previous_action: np.ndarray,
-    episode_length: int,
-    max_steps: int,
-    safety_fell: str | None = None,
-) -> tuple[float, bool, bool]:
-    """(reward, terminated, truncated) of the step that produced ``state`` after executing ``action``.
-
-    The stand-in's privileged signals or the configured termination and reward terms; truncation after ``max_steps`` steps (``episode_length`` counts the
-    steps before this one); terminated wins over truncated.
-    """
-    if cfg.termination == "privileged":
-        if signals is None:
-            raise ValueError("termination 'privileged' needs the stand-in's privileged/step signals")
-        terminated, truncated = signals.terminated, signals.truncated
-    else:
-        assert isinstance(cfg.termination, TerminationConfig)
-        terminated, truncated = check_fall(cfg.termination, state) is not None or safety_fell is not None, False
-    if cfg.reward == "privileged":
-        if signals is None:
-            raise ValueError("reward 'privileged' needs the stand-in's privileged/step signals")
-        reward = signals.reward
-    else:
-        assert isinstance(cfg.reward, RewardConfig)
-        reward, _ = compute_reward(cfg.reward, description, state, action, previous_action, terminated)
-    truncated = truncated or (episode_length + 1 >= max_steps)
-    return float(reward), bool(terminated), bool(truncated and not terminated)
 
 
 def spill_dir(cfg: RobotRunConfig, collector_id: str, epoch: int) -> Path:
@@ -140,10 +91,15 @@ class CollectorLoop:
         self.steps = 0  # training transitions produced
         self.steps_since_eval = 0
         self.episodes = 0
-        self.max_episode_steps = max_episode_steps(self.cfg)
+        self.robot = RobotStep(pipe, safety)
+        self.max_episode_steps = self.robot.max_steps
         self.ep = EpisodeStats()
         self.pending: _Pending | None = None
-        self.prev_action = np.zeros(pipe.act_dim)
+
+    @property
+    def prev_action(self) -> np.ndarray:
+        """The last executed action (zero at an episode's start)."""
+        return self.robot.previous
 
     # --- policy ----------------------------------------------------------------------------------
     def set_policy(self, policy: FrozenPolicy, version: int) -> None:
@@ -161,34 +117,20 @@ class CollectorLoop:
             return self.policy.act(obs)
         return self.policy.sample(obs, self.rng)
 
-    # --- reward and termination -----------------------------------------------------------------
-    def _outcome(self, state: RobotState, signals: Signals | None, safety_fell: str | None) -> tuple[float, bool, bool]:
-        p = self.pending
-        return episode_outcome(
-            self.cfg,
-            self.pipe.description,
-            state,
-            signals,
-            p.action,
-            p.previous,
-            self.ep.length,
-            self.max_episode_steps,
-            safety_fell,
-        )
-
     # --- the step --------------------------------------------------------------------------------
     def step(self, state: RobotState, signals: Signals | None, now: float) -> StepResult:
         blind = self.safety.blind_reasons(state, now)  # once per step: the safety filter below reuses it
         if blind:
             # Stale or broken sensors: the safe command, and no transition from data that is not the robot's
             # present; the episode in progress ends here (the next trusted state starts a new one).
-            safe = self.safety.filter(self.prev_action_command(), state, now, blind)
+            safe = self.robot.safe_hold(state, now, blind)
             self.abort_episode()
             return StepResult(command=safe.command, intervened=True, blind=True)
-        obs = self.pipe.observation.build(state, self.prev_action)
+        obs = self.robot.observe(state)
         result = StepResult(command=None)
         if self.pending is not None:
-            reward, terminated, truncated = self._outcome(state, signals, None)
+            out = self.robot.outcome(state, signals, self.ep.length)
+            reward, terminated, truncated = out.reward, out.terminated, out.truncated
             p = self.pending
             if not self.ep.evaluating:
                 self._queue(p.obs, p.action, reward, obs, terminated, truncated, p.intervened)
@@ -198,11 +140,8 @@ class CollectorLoop:
                 self._end_episode(result)
                 result.episode["end"] = "terminated" if terminated else "time limit"
                 return result
-        action = self._choose(obs)
-        safe = self.safety.filter(self.pipe.action_to_command(action), state, now, blind)
-        executed = self.pipe.command_to_action(safe.command)
-        self.pending = _Pending(obs, executed, safe.intervened, self.prev_action)
-        self.prev_action = executed
+        safe, executed = self.robot.act(self._choose(obs), state, now, blind)
+        self.pending = _Pending(obs, executed, safe.intervened)
         result.command = safe.command
         result.intervened = safe.intervened
         return result
@@ -211,7 +150,7 @@ class CollectorLoop:
         ep = self.ep
         result.reset = True
         self.pending = None
-        self.prev_action = np.zeros(self.pipe.act_dim)
+        self.robot.start_episode()
         if ep.evaluating:
             ep.eval_returns.append(ep.ret)
             ep.eval_lengths.append(ep.length)
@@ -249,14 +188,10 @@ class CollectorLoop:
         self.abort_episode()
         return StepResult(command=safe.command, intervened=True, blind=True)
 
-    def prev_action_command(self) -> np.ndarray:
-        """The last action as a command (what the safety layer replaces with its safe mode when blind)."""
-        return self.pipe.action_to_command(self.prev_action)
-
     def abort_episode(self) -> None:
         """Drop the transition in flight (e.g. the robot was reset or e-stopped mid-step)."""
         self.pending = None
-        self.prev_action = np.zeros(self.pipe.act_dim)
+        self.robot.start_episode()
         self.ep = EpisodeStats(
             evaluating=self.ep.evaluating, eval_returns=self.ep.eval_returns, eval_lengths=self.ep.eval_lengths
         )

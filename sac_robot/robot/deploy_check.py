@@ -20,6 +20,7 @@ import numpy as np
 from sac_robot.policy_runtime import FrozenPolicy
 from sac_robot.robot.box2d_walker import WalkerObservation
 from sac_robot.robot.pipeline import Pipeline
+from sac_robot.robot.robot_step import RobotStep
 from sac_robot.robot.safety import SafetyLayer, SafetyResult
 from sac_robot.robot.state import RobotState
 
@@ -44,7 +45,7 @@ def pipeline_policy_info(pipe: Pipeline) -> dict[str, Any]:
         "obs_layout": [[str(t), int(s), int(e)] for t, s, e in pipe.observation.layout],
         "control_rate_hz": float(pipe.cfg.control_rate_hz),
         "action_mode": pipe.cfg.action.mode,
-        "action_scale": float(pipe.cfg.action.scale),
+        "action_scale": _scale_value(pipe.cfg.action.scale),
     }
 
 
@@ -132,13 +133,23 @@ def check_compatibility(meta: dict[str, Any], pipe: Pipeline, control_rate_hz: f
             out.append(f"control_rate_hz: policy trained at {trained:g} Hz, robot runs at {rate:g} Hz")
     if "action_mode" in meta and meta["action_mode"] != expected["action_mode"]:
         out.append(f"action_mode: policy {meta['action_mode']!r}, robot {expected['action_mode']!r}")
-    if (
-        "action_scale" in meta
-        and expected["action_mode"] == "position"
-        and not math.isclose(float(meta["action_scale"]), expected["action_scale"], rel_tol=RATE_RTOL)
-    ):
-        out.append(f"action_scale: policy {float(meta['action_scale']):g} rad, robot {expected['action_scale']:g} rad")
+    if "action_scale" in meta and expected["action_mode"] == "position":
+        trained_scale, robot_scale = _scale_value(meta["action_scale"]), expected["action_scale"]
+        n = len(expected["joint_names"])
+        same = np.allclose(
+            np.broadcast_to(np.asarray(trained_scale, float), (n,)),
+            np.broadcast_to(np.asarray(robot_scale, float), (n,)),
+            rtol=RATE_RTOL,
+            atol=0.0,
+        )
+        if not same:
+            out.append(f"action_scale: policy {trained_scale} rad, robot {robot_scale} rad")
     return out
+
+
+def _scale_value(scale: float | list[float]) -> float | list[float]:
+    """An action scale as metadata holds it: one number, or one per joint."""
+    return [float(v) for v in scale] if isinstance(scale, list | tuple) else float(scale)
 
 
 def require_compatible(
@@ -160,14 +171,15 @@ class DeployStep:
 
     def __init__(self, pipe: Pipeline, policy: FrozenPolicy, safety: SafetyLayer) -> None:
         self.pipe, self.policy, self.safety = pipe, policy, safety
-        self.prev_action = np.zeros(pipe.act_dim)
+        self.robot = RobotStep(pipe, safety)
         self.steps = 0
 
+    @property
+    def prev_action(self) -> np.ndarray:
+        return self.robot.previous
+
     def step(self, state: RobotState, now: float) -> SafetyResult:
-        obs = self.pipe.observation.build(state, self.prev_action)
-        action = self.policy.act(obs)
-        result = self.safety.filter(self.pipe.action_to_command(action), state, now)
-        self.prev_action = self.pipe.command_to_action(result.command)
+        result, _ = self.robot.act(self.policy.act(self.robot.observe(state)), state, now)
         self.steps += 1
         return result
 

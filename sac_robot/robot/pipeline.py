@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import math
+
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sac_robot.core.config import ConfigError, _format_errors
 from sac_robot.robot.box2d_walker import WalkerObservation
@@ -30,7 +32,17 @@ class ActionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: Literal["position", "effort"] = "position"
-    scale: float = Field(default=0.3, gt=0, description="position mode: rad of offset around home per unit action")
+    scale: float | list[float] = Field(
+        default=0.3, description="position mode: rad of offset around home per unit action (one, or one per joint)"
+    )
+
+    @field_validator("scale")
+    @classmethod
+    def _positive(cls, value: float | list[float]) -> float | list[float]:
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(math.isfinite(v) and v > 0 for v in values):
+            raise ValueError(f"must be positive (one value or one per joint), got {value}")
+        return value
 
 
 class SecurityConfig(BaseModel):
@@ -105,20 +117,21 @@ class Pipeline:
         # Both mappings run every control step: the per-joint arrays are built once.
         self._effort = self.description.array("effort")
         self._home = self.description.array("home")
+        self._scale = np.broadcast_to(np.asarray(self.cfg.action.scale, dtype=np.float64), self._home.shape).copy()
 
     def action_to_command(self, action: np.ndarray) -> np.ndarray:
         """Map a policy action in [-1, 1]^J to the joint command the robot takes."""
         a = np.minimum(np.maximum(np.asarray(action, dtype=np.float64), -1.0), 1.0)
         if self.cfg.action.mode == "effort":
             return a * self._effort
-        return self._home + a * self.cfg.action.scale
+        return self._home + a * self._scale
 
     def command_to_action(self, command: np.ndarray) -> np.ndarray:
         """The action actually executed after the safety layer changed the command (stored for learning)."""
         if self.cfg.action.mode == "effort":
             a = command / self._effort
         else:
-            a = (command - self._home) / self.cfg.action.scale
+            a = (command - self._home) / self._scale
         return np.minimum(np.maximum(a, -1.0), 1.0)
 
     @property
@@ -154,6 +167,9 @@ def build_pipeline(data: dict[str, Any] | RobotRunConfig | None, source: str = "
     except (FileNotFoundError, ValidationError) as err:
         raise ConfigError(f"robot.description: {err}") from None
     act_dim = len(description.joints)
+    scale = cfg.action.scale
+    if isinstance(scale, list) and len(scale) != act_dim:
+        raise ConfigError(f"robot.action.scale: {len(scale)} values for the {act_dim} joints of {description.name}")
     if cfg.observation == "bipedal_walker":
         observation: ObservationBuilder | WalkerObservation = WalkerObservation()
     else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -16,13 +17,17 @@ from sac_robot.policy_runtime import FrozenPolicy, PolicyFormatError
 from sac_robot.training.evaluate import rollout
 
 
-def env_config(policy: FrozenPolicy, env_id: str) -> EnvConfig:
-    """The env as the policy was trained on it (its kwargs fix the observation layout, action scale and
-    reward) when ``env_id`` is that env; otherwise ``env_id`` with its defaults (e.g. a transfer study)."""
+def env_config(policy: FrozenPolicy, env_id: str) -> tuple[EnvConfig, dict[str, Any] | None]:
+    """The env (and robot section) as the policy was trained on them, which fix the observation layout, action
+    scale, safety layer and reward, when ``env_id`` is that env; otherwise ``env_id`` with its defaults (e.g. a
+    transfer study). A policy from before configs named their robot once carries it in env.kwargs alone."""
     trained = (policy.meta.get("config") or {}).get("env") or {}
-    if trained.get("id") == env_id:
-        return EnvConfig(id=env_id, kwargs=dict(trained.get("kwargs") or {}))
-    return EnvConfig(id=env_id)
+    if trained.get("id") != env_id:
+        return EnvConfig(id=env_id), None
+    kwargs = dict(trained.get("kwargs") or {})
+    robot = (policy.meta.get("config") or {}).get("robot")
+    legacy = bool({"observation", "reward", "robot"} & set(kwargs))
+    return EnvConfig(id=env_id, kwargs=kwargs), None if legacy else robot
 
 
 def evaluate_main(args: argparse.Namespace) -> int:
@@ -32,7 +37,8 @@ def evaluate_main(args: argparse.Namespace) -> int:
         policy = FrozenPolicy.load(args.policy)
     except (OSError, PolicyFormatError) as err:
         raise ConfigError(f"--policy: {err}") from None
-    env = make_env(env_config(policy, args.env), render_mode="rgb_array" if args.video else None)
+    env_cfg, robot = env_config(policy, args.env)
+    env = make_env(env_cfg, render_mode="rgb_array" if args.video else None, robot=robot)
     if env.observation_space.shape != (policy.obs_dim,) or env.action_space.shape != (policy.act_dim,):
         raise ConfigError(
             f"--env: {args.env} has observation {env.observation_space.shape} and action {env.action_space.shape}, "

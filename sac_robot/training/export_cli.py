@@ -77,7 +77,7 @@ def policy_spec(cfg: Config, source: str) -> tuple[int, int, np.ndarray, np.ndar
         return obs_dim, act_dim, -ones, ones, info
     from sac_robot.envs import make_env
 
-    env = make_env(cfg.env)
+    env = make_env(cfg.env, robot=cfg.robot)
     try:
         obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
         low, high = np.asarray(env.action_space.low, np.float64), np.asarray(env.action_space.high, np.float64)

@@ -75,8 +75,8 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.cfg = prepare_run_dir(self.run_dir, cfg, resume, total_steps)
         c = self.cfg
-        self.env = make_env(c.env)
-        self.eval_env = make_env(c.env)
+        self.env = make_env(c.env, robot=c.robot)
+        self.eval_env = make_env(c.env, robot=c.robot)
         obs_dim = self.env.observation_space.shape[0]
         act_dim = self.env.action_space.shape[0]
         self.agent = SAC(obs_dim, act_dim, self.env.action_space.low, self.env.action_space.high, c.sac, c.train.seed)
