@@ -32,11 +32,11 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Float64MultiArray
 
-from sac_robot.core.config import ConfigError, load_config
+from sac_robot.core.config import ConfigError
 from sac_robot.nodes import ros_io as io
 from sac_robot.nodes.safety_topics import EstopStartup, QosWatch, command_publisher, subscribe_estop
 from sac_robot.robot.bringup import BringupCheck, BringupConfig
-from sac_robot.robot.pipeline import build_pipeline
+from sac_robot.robot.pipeline import load_job
 from sac_robot.robot.safety import SafetyLayer
 from sac_robot.robot.state import RobotState
 
@@ -59,7 +59,7 @@ class BringupNode(Node):
             }
         )
         self.sensor_wait_s = float(self.declare_parameter("sensor_wait_s", 10.0, _flexible("s")).value)
-        self.pipe = build_pipeline(load_config(config).robot, config)
+        self.pipe = load_job(config).pipe
         rc = self.pipe.cfg
         if rc.action.mode != "position":
             raise ConfigError("bring-up moves joints by position targets: it needs robot.action.mode: position")

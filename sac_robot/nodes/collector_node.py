@@ -28,26 +28,23 @@ autostart (default: the config's robot.autostart), timing_window_s (10: the wind
 
 from __future__ import annotations
 
-import json
 import math
 import socket
 import sys
 import time
 
-import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.clock import Clock, ClockType, JumpThreshold, TimeJump
 from rclpy.duration import Duration
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from std_msgs.msg import String, UInt8MultiArray
 from std_srvs.srv import Trigger
 
-from sac_robot.core.config import load_config
-from sac_robot.core.wire import WireError, decode_ack, encode_transitions, load_key
+from sac_robot.core.wire import load_key
 from sac_robot.nodes import cdr_writers
 from sac_robot.nodes import ros_io as io
-from sac_robot.nodes.reset_caller import ResetCaller
+from sac_robot.nodes.learner_traffic import LearnerTraffic
+from sac_robot.nodes.reset_caller import CollectorResets
 from sac_robot.nodes.safety_topics import EstopStartup, QosWatch, command_publisher, subscribe_estop
 from sac_robot.nodes.sensors import SensorCache
 from sac_robot.nodes.spin import destroy_entities, entities, run_node
@@ -55,8 +52,9 @@ from sac_robot.robot.collector_loop import CollectorLoop
 from sac_robot.robot.collector_status import CollectorParts, collector_status, reset_stats
 from sac_robot.robot.control_timing import MISSED_DEADLINE_FACTOR, ControlTiming
 from sac_robot.robot.learner_link import LearnerLink, PolicyInbox
-from sac_robot.robot.pipeline import build_pipeline, parse_robot_config
+from sac_robot.robot.pipeline import load_job
 from sac_robot.robot.reset import ResetPhase, ResetRoutine
+from sac_robot.robot.robot_step import complete_stamp
 from sac_robot.robot.safety import ESTOP_UNKNOWN, LEARNER_GONE, SafetyLayer
 from sac_robot.robot.state import RobotState
 
@@ -65,7 +63,8 @@ class CollectorNode(LifecycleNode):
     def __init__(self) -> None:
         super().__init__("collector")
         config = self.declare_parameter("config", "bipedal_walker").value
-        rc = parse_robot_config(load_config(config).robot, str(config))  # defaults of the parameters below
+        self.job = load_job(config)  # validated once; the parameters below default to its robot section
+        rc = self.job.pipe.cfg
         default_id = f"{socket.gethostname()}{self.get_namespace().replace('/', '_')}"
         self.declare_parameter("collector_id", default_id)
         self.declare_parameter("seed", 0)
@@ -77,7 +76,7 @@ class CollectorNode(LifecycleNode):
         self.activations = 0
         self.loop: CollectorLoop | None = None
         self.configure_error: Exception | None = None
-        self.inbox = PolicyInbox(None, io.POLICY, self._reject_policy)  # kept across re-configures
+        self.inbox = PolicyInbox(None, io.POLICY, lambda err: self._reject("policy", err))  # kept across re-configures
         self._lifecycle_entities = entities(self)  # kept by cleanup: lifecycle and parameter services
         if autostart:
             self._autostart()
@@ -145,8 +144,9 @@ class CollectorNode(LifecycleNode):
         config = self.get_parameter("config").value
         self.collector_id = self.get_parameter("collector_id").value
         seed = self.get_parameter("seed").value
-        self.cfg = load_config(config)
-        self.pipe = build_pipeline(self.cfg.robot, str(config))
+        if config != self.job.source:  # a person set another config before configuring
+            self.job = load_job(config)
+        self.cfg, self.pipe = self.job.config, self.job.pipe
         self.key = load_key(self.get_parameter("key_file").value or self.pipe.cfg.security.key_file)
         self.inbox.key = self.key
         rc = self.pipe.cfg
@@ -157,7 +157,6 @@ class CollectorNode(LifecycleNode):
         self.loop = CollectorLoop(self.pipe, self.safety, self.collector_id, epoch, seed)
         self.needs = set(self.pipe.needs) | ({"privileged"} if "privileged" in (rc.reward, rc.termination) else set())
         self.last_step_stamp = -1.0
-        self.resetting = False
         sac = self.cfg.sac
         self.link = LearnerLink(rc, sac.utd, sac.learning_starts, sac.batch_size, self.lockstep, time.monotonic())
         self.counters = dict.fromkeys(("bad_messages", "steps", "resets", "resends", "stalls", "time_jumps"), 0)
@@ -168,8 +167,6 @@ class CollectorNode(LifecycleNode):
         self.qos_watch = QosWatch(self)
         self.pub_cmd = command_publisher(self, self.qos_watch, lifecycle=True)
         self.write_cmd = cdr_writers.Float64MultiArrayWriter(self.pipe.act_dim)  # packed bytes: every step
-        self.pub_tr = self.create_publisher(UInt8MultiArray, io.TRANSITIONS, io.TRANSITIONS_QOS)
-        self.pub_ep = self.create_publisher(String, io.EPISODES, io.EPISODES_QOS)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.sensors = SensorCache(
             self,
@@ -184,16 +181,18 @@ class CollectorNode(LifecycleNode):
         self.latest, self.stamps = self.sensors.latest, self.sensors.stamps
         subscribe_estop(self, self.on_estop, self.qos_watch)
         self.estop_startup = EstopStartup(self, self.safety)  # nothing moves before the e-stop state is known
-        self.create_subscription(UInt8MultiArray, io.POLICY, self.on_policy, io.POLICY_QOS)
-        self.create_subscription(String, io.ACK, self.on_ack, io.ACK_QOS)
+        self.learner = LearnerTraffic(
+            self, self.loop, self.link, self.inbox, self.key, self.counters, self._reject, self.kick, self._reset_stats
+        )
         self.create_service(Trigger, io.RESUME, self.on_resume)
-        self.reset_caller = ResetCaller(self, self.on_reset_answer)
-        self.reset = ResetRoutine(rc.reset, self.pipe.description, rc.safety, self.period)
-        self.reset_status = "idle"
-        self.parts = CollectorParts(self.loop, self.safety, self.reset, self.link, self.timing, self.lockstep)
+        routine = ResetRoutine(rc.reset, self.pipe.description, rc.safety, self.period)
+        send = lambda command: self.pub_cmd.publish(self.write_cmd(command))
+        self.resets = CollectorResets(
+            self, routine, self.loop, self._state_or_none, send, self._reset_done, lambda: self.armed
+        )
+        self.parts = CollectorParts(self.loop, self.safety, routine, self.link, self.timing, self.lockstep)
         # Housekeeping runs on the steady clock: under sim time a stalled simulation would stop ROS-time timers.
         steady = Clock(clock_type=ClockType.STEADY_TIME)
-        self.create_timer(2.0, self.resend_unacked, clock=steady)
         self.create_timer(1.0, self.on_diagnostics, clock=steady)
         # Sim time going backwards means the simulator restarted: the old stamps order nothing any more.
         self.time_jump = self.get_clock().create_jump_callback(
@@ -209,9 +208,9 @@ class CollectorNode(LifecycleNode):
         )
 
     # --- sensors (nodes/sensors.py reads, checks and stores them) -------------------------------
-    def _reject(self, err: Exception) -> None:
+    def _reject(self, what: str, err: Exception) -> None:
         self.counters["bad_messages"] += 1
-        self.get_logger().warning(f"message rejected: {err}", throttle_duration_sec=1.0)
+        self.get_logger().warning(f"{what} rejected: {err}", throttle_duration_sec=1.0)
 
     def on_sensor(self, key: str) -> None:
         if self.lockstep:
@@ -231,18 +230,10 @@ class CollectorNode(LifecycleNode):
     # --- the control step ----------------------------------------------------------------------
     def try_step(self) -> None:
         """Lockstep: run when every needed topic carries the same stamp, newer than the last step's."""
-        if (
-            not self.armed
-            or self.resetting
-            or not self.safety.estop_known
-            or any(k not in self.stamps for k in self.needs)
-        ):
+        if not self.armed or self.resets.active or not self.safety.estop_known:
             return
-        stamps = {self.stamps[k] for k in self.needs}
-        if len(stamps) != 1:
-            return
-        stamp = stamps.pop()
-        if stamp <= self.last_step_stamp or self._learner_behind():
+        stamp = complete_stamp(self.needs, self.stamps, self.last_step_stamp)
+        if stamp is None or self._learner_behind():
             return
         self.last_step_stamp = stamp
         self.control_step(stamp)
@@ -250,11 +241,11 @@ class CollectorNode(LifecycleNode):
     def kick(self) -> None:
         """Lockstep housekeeping: resume after UTD pacing; restart an episode whose messages were lost
         (e.g. the stand-in's first state was published before this node subscribed)."""
-        self.reset_caller.raise_deferred()
+        self.resets.caller.raise_deferred()
         if not self.armed:
             return
-        if self.resetting:
-            self.tick_reset()  # retries, and waiting for a person, progress on the steady clock
+        if self.resets.active:
+            self.resets.tick()  # retries, and waiting for a person, progress on the steady clock
             return
         if self.link.waiting:
             if not self._learner_behind():
@@ -265,13 +256,13 @@ class CollectorNode(LifecycleNode):
             self.last_step_time = time.monotonic()  # the start-up grace holds the first step: no stall
             return
         self.try_step()  # e.g. the first step, held back by the e-stop's start-up grace
-        if not self.resetting and time.monotonic() - self.last_step_time > 2.0:
+        if not self.resets.active and time.monotonic() - self.last_step_time > 2.0:
             self.counters["stalls"] += 1
             self.loop.abort_episode()
             self.request_reset("lost messages")
 
     def on_control_timer(self) -> None:
-        self.reset_caller.raise_deferred()
+        self.resets.caller.raise_deferred()
         if not self.armed:
             return
         missed = self.timing.tick(time.perf_counter())
@@ -281,8 +272,8 @@ class CollectorNode(LifecycleNode):
                 f"{self.period * 1e3:.1f} ms ({self.timing.missed_deadlines} so far)",
                 throttle_duration_sec=5.0,
             )
-        if self.resetting:
-            self.tick_reset()
+        if self.resets.active:
+            self.resets.tick()
             return
         if any(k not in self.latest for k in self.needs):
             return  # a step needs a first message of every topic the observation and reward read
@@ -290,7 +281,7 @@ class CollectorNode(LifecycleNode):
 
     def control_step(self, now: float) -> None:
         self.last_step_time = time.monotonic()
-        self._swap_policy()
+        self.learner.swap_policy()
         signals = self.latest.get("privileged")
         if not self.safety.estop_known:  # the start-up grace (real time): safe mode, no transition
             result = self.loop.hold(self._state(), now, ESTOP_UNKNOWN)
@@ -301,19 +292,12 @@ class CollectorNode(LifecycleNode):
         self.counters["steps"] += 1
         if result.command is not None:
             self.pub_cmd.publish(self.write_cmd(result.command))
-        for info in (result.episode, result.eval_round):
-            if info is not None:
-                summary = {
-                    **info,
-                    "collector_id": self.collector_id,
-                    "reset_stats": reset_stats(self.reset, time.monotonic()),
-                }
-                self.pub_ep.publish(String(data=json.dumps(summary)))
-        batch = self.loop.take_batch(force=result.reset or result.blind)  # blind: nothing waits for a full batch
-        if batch is not None:
-            self.pub_tr.publish(cdr_writers.uint8_multi_array(encode_transitions(batch, self.key)))
+        self.learner.after_step(result)
         if result.reset:
             self.request_reset(result.episode.get("end", "episode end") if result.episode else "episode end")
+
+    def _reset_stats(self) -> dict[str, object]:
+        return {"reset_stats": reset_stats(self.resets.routine, time.monotonic())}
 
     def _learner_gone(self) -> bool:
         return self.link.gone(time.monotonic(), bool(self.loop.unacked))
@@ -321,88 +305,18 @@ class CollectorNode(LifecycleNode):
     def _learner_behind(self) -> bool:
         return self.link.behind(self.loop.unacked_count + len(self.loop.outbox), self.loop.policy is not None)
 
-    # --- resets --------------------------------------------------------------------------------
+    # --- resets (nodes/reset_caller.CollectorResets runs them) ------------------------------------
     def request_reset(self, reason: str = "episode end") -> None:
-        """Start the configured reset: the stand-in's service, or the stand-up routine on hardware."""
-        self.resetting = True
         self.last_step_time = time.monotonic()
         self.counters["resets"] += 1
-        self.reset.start(time.monotonic(), self._state_or_none(), reason)
-        self.tick_reset()
+        self.resets.request(reason)
 
     def _state_or_none(self) -> RobotState | None:
         return self._state() if "joint_states" in self.latest and "imu" in self.latest else None
 
-    def tick_reset(self) -> None:
-        """One tick of the reset state machine; no transitions are produced while it runs."""
-        state = self._state_or_none()
-        step = self.reset.tick(time.monotonic(), state)
-        self.reset_status = step.status
-        if step.call_service:
-            self.reset_caller.want()
-        if step.phase == ResetPhase.CALL_SERVICE:
-            waiting = self.reset_caller.call_if_ready()  # e.g. a stand-in restarting: wait for it
-            if waiting:
-                self.reset_status = f"{waiting} ({step.status})"
-        if self.pipe.cfg.reset.mode == "routine" and state is not None:
-            hold = state.joint_position if self.pipe.cfg.action.mode == "position" else np.zeros(self.pipe.act_dim)
-            desired = step.command if step.command is not None else hold
-            now = self.get_clock().now().nanoseconds * 1e-9
-            self.pub_cmd.publish(self.write_cmd(self.safety.filter(desired, state, now).command))
-        if step.phase == ResetPhase.DONE:
-            self.resetting = False
-            self.loop.abort_episode()
-            self.safety.reset_filter(state.joint_position if state is not None else None)
-            if self.lockstep:
-                self.try_step()
-
-    def on_reset_answer(self, ok: bool, message: str) -> None:
-        self.reset.service_done(ok, message)
-        if not ok:
-            self.get_logger().warning(f"reset service failed: {message}")
-        if self.armed:
-            self.tick_reset()
-
-    # --- learner traffic -----------------------------------------------------------------------
-    def on_policy(self, msg: UInt8MultiArray) -> None:
-        self.inbox.put(bytes(msg.data))  # decoded and checked off the control thread
-
-    def _reject_policy(self, err: Exception) -> None:
-        self.counters["bad_messages"] += 1
-        self.get_logger().warning(f"policy rejected: {err}")
-
-    def _swap_policy(self) -> None:
-        new = self.inbox.take()
-        if new is not None:
-            try:
-                self.loop.set_policy(*new)
-                self.link.on_policy(time.monotonic())
-            except ValueError as err:
-                self._reject_policy(err)
-
-    def on_ack(self, msg: String) -> None:
-        try:
-            ack = decode_ack(msg.data)
-        except WireError as err:
-            self._reject(err)
-            return
-        mine = ack["collector_id"] == self.collector_id and ack["epoch"] == self.loop.epoch
-        self.link.on_ack(
-            ack["updates"], ack["stored"], mine and ack["acked_seq"] > self.loop.acked_seq, time.monotonic()
-        )
-        if mine:
-            self.loop.on_ack(ack["acked_seq"])
-        if self.link.waiting:
-            self.kick()
-
-    def resend_unacked(self) -> None:
-        """Anything unacknowledged for a while is sent again; the learner drops what it already holds."""
-        now = time.monotonic()
-        if self.link.resend_due(now, bool(self.loop.unacked)):
-            for batch in list(self.loop.unacked):
-                self.pub_tr.publish(cdr_writers.uint8_multi_array(encode_transitions(batch, self.key)))
-            self.counters["resends"] += 1
-            self.link.resent(now)
+    def _reset_done(self) -> None:
+        if self.lockstep:
+            self.try_step()
 
     # --- e-stop, resume, diagnostics -----------------------------------------------------------
     def on_estop(self, pressed: bool) -> None:
@@ -414,8 +328,8 @@ class CollectorNode(LifecycleNode):
 
     def on_resume(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         """A person says go on: after an e-stop (once released), or after a reset that asked for help."""
-        if self.reset.phase == ResetPhase.WAIT_FOR_PERSON:
-            ok = self.reset.resume(time.monotonic())
+        if self.resets.routine.phase == ResetPhase.WAIT_FOR_PERSON:
+            ok = self.resets.routine.resume(time.monotonic())
             response.success, response.message = ok, "reset routine restarted" if ok else "could not restart the reset"
             return response
         ok, why = self.safety.request_resume(self.get_clock().now().nanoseconds * 1e-9)
@@ -425,7 +339,7 @@ class CollectorNode(LifecycleNode):
     def on_diagnostics(self) -> None:
         qos = self.qos_watch.diagnostics()
         level, message, values = collector_status(
-            self.parts, self.counters, qos, self.qos_watch.level, self.reset_status, self.armed, time.monotonic()
+            self.parts, self.counters, qos, self.qos_watch.level, self.resets.status, self.armed, time.monotonic()
         )
         if self.qos_watch.seen:
             message += "; incompatible QoS: " + qos["qos_incompatible"]
@@ -434,20 +348,8 @@ class CollectorNode(LifecycleNode):
         self.pub_diag.publish(io.diagnostics_msg(name, self.collector_id, level, message, values, now))
 
     def close(self) -> None:
-        """Send what is left while the context lives; say what was never acknowledged and where it is."""
-        if self.loop is None:
-            return  # never configured: nothing collected
-        batch = self.loop.take_batch(force=True)
-        if batch is not None:
-            try:
-                self.pub_tr.publish(cdr_writers.uint8_multi_array(encode_transitions(batch, self.key)))
-            except RuntimeError as err:  # RCLError: the context may already be shut down by the signal handler
-                self.get_logger().warning(f"could not send the last {batch.count} transitions: {err}")
-        store = self.loop.unacked
-        if store.count:
-            where = f"; {store.spilled_count} of them in {store.spill_dir}" if store.spilled_count else ""
-            self.get_logger().warning(f"{store.count} transitions unacknowledged by the learner at exit{where}")
-        store.close()
+        if self.loop is not None:  # never configured: nothing collected
+            self.learner.flush()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -21,11 +21,11 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from std_msgs.msg import String, UInt8MultiArray
 
-from sac_robot.core.config import load_config
 from sac_robot.core.wire import WireError, decode_transitions, encode_ack, load_key, sign_policy
 from sac_robot.nodes import ros_io as io
 from sac_robot.nodes.spin import run_node
-from sac_robot.robot.pipeline import build_pipeline
+from sac_robot.robot.deploy_check import pipeline_policy_info
+from sac_robot.robot.pipeline import load_job
 from sac_robot.training.learner_core import LearnerCore
 
 
@@ -38,24 +38,15 @@ class LearnerNode(Node):
         total_steps = self.declare_parameter("total_steps", 0).value  # 0: the config's train.total_steps
         self.flush_period = self.declare_parameter("flush_period_s", 0.5).value
         threads = self.declare_parameter("torch_threads", 0).value  # 0: the config's sac.torch_threads
-        overrides: dict[str, object] = {"train.total_steps": total_steps} if total_steps > 0 else {}
+        job = load_job(config, {"train.total_steps": total_steps} if total_steps > 0 else {})
+        cfg, pipe = job.config, job.pipe
         if threads > 0:
-            overrides["sac.torch_threads"] = threads
-        if threads == 0 and load_config(config).sac.torch_threads == 0:
+            cfg.sac.torch_threads = threads
+        elif cfg.sac.torch_threads == 0:
             # Leave two cores to the control loop and the simulator on the same machine.
-            overrides["sac.torch_threads"] = max(1, (os.cpu_count() or 1) - 2)
-        cfg = load_config(config, overrides)
-        pipe = build_pipeline(cfg.robot, str(config))
+            cfg.sac.torch_threads = max(1, (os.cpu_count() or 1) - 2)
         self.key = load_key(self.declare_parameter("key_file", "").value or pipe.cfg.security.key_file)
-        info = {
-            "joint_names": pipe.description.joint_names,
-            "robot": pipe.description.name,
-            "obs_layout": [list(t) for t in pipe.observation.layout],
-            "control_rate_hz": pipe.cfg.control_rate_hz,
-            "action_mode": pipe.cfg.action.mode,
-            "action_scale": pipe.cfg.action.scale,
-            "config": cfg.model_dump(mode="json"),
-        }
+        info = {**pipeline_policy_info(pipe), "config": cfg.model_dump(mode="json")}
         ones = np.ones(pipe.act_dim)
         self.core = LearnerCore(
             None if resume else cfg, Path(run_dir), pipe.obs_dim, pipe.act_dim, -ones, ones, resume, info

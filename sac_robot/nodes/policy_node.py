@@ -31,7 +31,7 @@ from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 
-from sac_robot.core.config import ConfigError, load_config
+from sac_robot.core.config import ConfigError
 from sac_robot.nodes import ros_io as io
 from sac_robot.nodes.safety_topics import EstopStartup, QosWatch, command_publisher, subscribe_estop
 from sac_robot.nodes.sensors import SensorCache
@@ -45,7 +45,7 @@ from sac_robot.robot.deploy_check import (
     require_compatible,
 )
 from sac_robot.robot.observation import ObservationError
-from sac_robot.robot.pipeline import build_pipeline
+from sac_robot.robot.pipeline import load_job
 from sac_robot.robot.safety import SafetyLayer
 from sac_robot.robot.state import RobotState
 
@@ -75,8 +75,7 @@ class PolicyNode(Node):
         if not policy_path:
             raise ConfigError("parameter policy: the frozen policy file is required (policy:=FILE)")
 
-        cfg = load_config(config)
-        self.pipe = build_pipeline(cfg.robot, str(config))
+        self.pipe = load_job(config).pipe
         rc = self.pipe.cfg
         self.rate = rate_param if rate_param > 0 else float(rc.control_rate_hz)
         self.period = 1.0 / self.rate

@@ -45,11 +45,10 @@ from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 
-from sac_robot.core.config import load_config
 from sac_robot.nodes import ros_io as io
 from sac_robot.nodes.spin import run_node
 from sac_robot.robot.description import load_robot
-from sac_robot.robot.pipeline import parse_robot_config
+from sac_robot.robot.pipeline import load_job
 from sac_robot.robot.rewards import RewardConfig
 from sac_robot.robot.robot_step import reward_and_fall
 from sac_robot.robot.state import RobotState
@@ -89,7 +88,7 @@ class PyBulletStandIn(Node):
         super().__init__("pybullet_stand_in")
         config = self.declare_parameter("config", "quadruped").value
         robot_name = self.declare_parameter("robot", "").value
-        self.rc = parse_robot_config(load_config(config).robot, str(config))
+        self.rc = load_job(config).pipe.cfg
         self.description = load_robot(robot_name or self.rc.description)
         self.emulate = bool(self.declare_parameter("emulate_hardware", False).value)
         lockstep = bool(self.declare_parameter("lockstep", self.rc.lockstep).value)

@@ -1,6 +1,6 @@
 # Copyright 2026 The sac_robot Authors
 # SPDX-License-Identifier: Apache-2.0
-"""The stand-in's reset service (std_srvs/Trigger), called when the reset routine asks for it.
+"""The collector's resets: the stand-in's reset service (std_srvs/Trigger), called when the reset routine asks.
 
 One call at a time counts: a newer attempt supersedes an unanswered one (a dead stand-in's), and while the
 service is missing (a stand-in restarting) the call waits, bounded by the routine's service_timeout_s. A
@@ -10,12 +10,17 @@ exception can crash rclpy's EventsExecutor: it is kept and raised by ``raise_def
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
+import numpy as np
 from rclpy.node import Node
 from std_srvs.srv import Trigger
 
 from sac_robot.nodes import ros_io as io
+from sac_robot.robot.collector_loop import CollectorLoop
+from sac_robot.robot.reset import ResetPhase, ResetRoutine
+from sac_robot.robot.state import RobotState
 
 
 class ResetCaller:
@@ -55,3 +60,58 @@ class ResetCaller:
         if self.deferred is not None:
             err, self.deferred = self.deferred, None
             raise err
+
+
+class CollectorResets:
+    """The collector's resets: robot/reset.py's routine decides on the steady clock, the stand-in's service is
+    called through ResetCaller, and the routine's commands go out through the loop's safety layer (hardware).
+    No transitions are produced while a reset runs."""
+
+    def __init__(
+        self,
+        node: Node,
+        routine: ResetRoutine,
+        loop: CollectorLoop,
+        state: Callable[[], RobotState | None],
+        send: Callable[[np.ndarray], None],
+        on_done: Callable[[], None],
+        armed: Callable[[], bool],
+    ) -> None:
+        self.node, self.routine, self.loop = node, routine, loop
+        self.state, self.send, self.on_done, self.armed = state, send, on_done, armed
+        self.caller = ResetCaller(node, self.on_answer)
+        self.routine_mode = loop.cfg.reset.mode == "routine"
+        self.active = False
+        self.status = "idle"
+
+    def request(self, reason: str) -> None:
+        """Start the configured reset: the stand-in's service, or the stand-up routine on hardware."""
+        self.active = True
+        self.routine.start(time.monotonic(), self.state(), reason)
+        self.tick()
+
+    def tick(self) -> None:
+        """One tick of the reset state machine (retries and waiting for a person progress on the steady clock)."""
+        state = self.state()
+        step = self.routine.tick(time.monotonic(), state)
+        self.status = step.status
+        if step.call_service:
+            self.caller.want()
+        if step.phase == ResetPhase.CALL_SERVICE:
+            waiting = self.caller.call_if_ready()  # e.g. a stand-in restarting: wait for it
+            if waiting:
+                self.status = f"{waiting} ({step.status})"
+        if self.routine_mode and state is not None:
+            now = self.node.get_clock().now().nanoseconds * 1e-9
+            self.send(self.loop.reset_command(step.command, state, now))
+        if step.phase == ResetPhase.DONE:
+            self.active = False
+            self.loop.reset_done(state)
+            self.on_done()
+
+    def on_answer(self, ok: bool, message: str) -> None:
+        self.routine.service_done(ok, message)
+        if not ok:
+            self.node.get_logger().warning(f"reset service failed: {message}")
+        if self.armed():
+            self.tick()

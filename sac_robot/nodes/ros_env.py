@@ -36,10 +36,10 @@ from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 
-from sac_robot.core.config import ConfigError, load_config
+from sac_robot.core.config import ConfigError
 from sac_robot.nodes import ros_io as io
-from sac_robot.robot.pipeline import build_pipeline
-from sac_robot.robot.robot_step import RobotStep, Signals
+from sac_robot.robot.pipeline import load_job
+from sac_robot.robot.robot_step import RobotStep, Signals, complete_stamp
 from sac_robot.robot.safety import SafetyLayer
 from sac_robot.robot.state import RobotState
 
@@ -76,8 +76,8 @@ class RosRobotEnv(gym.Env[np.ndarray, np.ndarray]):
         if not (math.isfinite(timeout_s) and timeout_s > 0):
             raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s}")
         self.render_mode = None
-        self.cfg = load_config(config)
-        self.pipe = build_pipeline(self.cfg.robot, str(config))
+        job = load_job(config)
+        self.cfg, self.pipe = job.config, job.pipe
         rc = self.pipe.cfg
         if not rc.lockstep:
             raise ConfigError(f"{config}: robot.lockstep is false; {ENV_ID} steps in lockstep only")
@@ -233,14 +233,7 @@ class RosRobotEnv(gym.Env[np.ndarray, np.ndarray]):
             raise RuntimeError(f"{ENV_ID}: stand-in {self.stand_in!r} refused the seed: {failed}")
 
     def _complete_stamp(self) -> float | None:
-        """The stamp every needed topic shares, when it is newer than the last step's (CollectorNode.try_step)."""
-        if any(k not in self._stamps for k in self.needs):
-            return None
-        stamps = {self._stamps[k] for k in self.needs}
-        if len(stamps) != 1:
-            return None
-        stamp = stamps.pop()
-        return stamp if stamp > self._last_stamp else None
+        return complete_stamp(self.needs, self._stamps, self._last_stamp)
 
     def _wait_state(self, timeout_s: float, what: str) -> RobotState:
         self._spin_until(lambda: self._complete_stamp() is not None, timeout_s, what)

@@ -126,6 +126,11 @@ class CollectorLoop:
             safe = self.robot.safe_hold(state, now, blind)
             self.abort_episode()
             return StepResult(command=safe.command, intervened=True, blind=True)
+        if self.pending is None and self._already_over(signals):
+            # Real time: the stand-in's episode ended while no step of ours was in flight (e.g. during a hold):
+            # nothing to learn from it, just start a new one.
+            self.abort_episode()
+            return StepResult(command=None, reset=True)
         obs = self.robot.observe(state)
         result = StepResult(command=None)
         if self.pending is not None:
@@ -145,6 +150,11 @@ class CollectorLoop:
         result.command = safe.command
         result.intervened = safe.intervened
         return result
+
+    def _already_over(self, signals: Signals | None) -> bool:
+        return (
+            self.cfg.termination == "privileged" and signals is not None and (signals.terminated or signals.truncated)
+        )
 
     def _end_episode(self, result: StepResult) -> None:
         ep = self.ep
@@ -187,6 +197,19 @@ class CollectorLoop:
         safe = self.safety.hold(state, now, reason)
         self.abort_episode()
         return StepResult(command=safe.command, intervened=True, blind=True)
+
+    def reset_command(self, routine_command: np.ndarray | None, state: RobotState, now: float) -> np.ndarray:
+        """What to send while the reset routine runs: its command (or holding the measured pose) through the
+        safety layer, so standing up obeys the same limits as walking."""
+        if routine_command is None:
+            position = self.cfg.action.mode == "position"
+            routine_command = state.joint_position if position else np.zeros(self.pipe.act_dim)
+        return self.safety.filter(routine_command, state, now).command
+
+    def reset_done(self, state: RobotState | None) -> None:
+        """A reset finished: a new episode starts, the safety layer's rate limits ramp from the measured pose."""
+        self.abort_episode()
+        self.safety.reset_filter(state.joint_position if state is not None else None)
 
     def abort_episode(self) -> None:
         """Drop the transition in flight (e.g. the robot was reset or e-stopped mid-step)."""

@@ -8,15 +8,15 @@ on the observation size and layout, the action mapping and the limits without ta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
-
 import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from sac_robot.core.config import ConfigError, _format_errors
+from sac_robot.core.config import Config, ConfigError, _format_errors, load_config
 from sac_robot.robot.box2d_walker import WalkerObservation
 from sac_robot.robot.description import RobotDescription, load_robot
 from sac_robot.robot.observation import ObservationBuilder, ObservationConfig
@@ -179,3 +179,19 @@ def build_pipeline(data: dict[str, Any] | RobotRunConfig | None, source: str = "
             f"robot.action.mode ({cfg.action.mode}) must match robot.safety.command_mode ({cfg.safety.command_mode})"
         )
     return Pipeline(cfg, description, observation, observation.size, act_dim)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A whole job's configuration, validated together once: the training sections and the robot pipeline
+    built from the robot section. Every node and the CLI start from one of these."""
+
+    config: Config
+    pipe: Pipeline
+    source: str  # the config parameter as given (a packaged name or a path)
+
+
+def load_job(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> Job:
+    """Load a config with its robot section (ConfigError naming the bad key, in either part)."""
+    config = load_config(name_or_path, overrides)
+    return Job(config, build_pipeline(config.robot, str(name_or_path)), str(name_or_path))

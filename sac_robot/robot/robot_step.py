@@ -12,6 +12,7 @@ is the executed one too: the robot did that, not what the policy asked for.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,6 +43,20 @@ class Outcome:
     truncated: bool
     terms: dict[str, float] = field(default_factory=dict)  # reward terms (empty for privileged rewards)
     fall_reason: str | None = None
+
+
+def complete_stamp(needs: Iterable[str], stamps: Mapping[str, float], last: float) -> float | None:
+    """Lockstep: the stamp every needed topic's newest message shares, when it is newer than the last step's
+    (a step's state is complete); None while a topic is missing, stamps differ or nothing is new."""
+    shared = set()
+    for key in needs:
+        if key not in stamps:
+            return None
+        shared.add(stamps[key])
+    if len(shared) != 1:
+        return None
+    stamp = shared.pop()
+    return stamp if stamp > last else None
 
 
 def max_episode_steps(cfg: RobotRunConfig) -> int:
