@@ -1,19 +1,24 @@
 # Copyright 2026 The sac_robot Authors
 # SPDX-License-Identifier: Apache-2.0
 """The collector's decisions without ROS: the UTD rule (one for every path), control timing, and the learner
-link (liveness, re-sends, lockstep pacing, what the operator is told)."""
+link (liveness, re-sends, lockstep pacing, what the operator is told), and the collector loop's episodes."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from sac_robot.core.config import load_config
 from sac_robot.core.utd import actor_update_due, updates_due
+from sac_robot.robot import box2d_walker as walker
+from sac_robot.robot.collector_loop import CollectorLoop, Signals
 from sac_robot.robot.control_timing import ControlTiming
 from sac_robot.robot.learner_link import RESEND_AFTER_S, LearnerLink
-from sac_robot.robot.pipeline import parse_robot_config
+from sac_robot.robot.pipeline import build_pipeline, parse_robot_config
+from sac_robot.robot.safety import SafetyLayer
+from sac_robot.robot.state import RobotState
 
 pytestmark = pytest.mark.jazzy
 
@@ -86,3 +91,53 @@ def test_a_silent_learner_is_gone_said_and_resent_to() -> None:
     assert not lk.gone(7.5, has_unacked=True) and lk.status(7.5, 0, False) == "no policy yet (random actions)"
     lk.on_policy(8.0)
     assert lk.status(8.0, 0, True) == "ok" and not math.isinf(lk.last_ack_time)
+
+
+WALKER = {
+    "description": "bipedal_walker",
+    "observation": "bipedal_walker",
+    "action": {"mode": "effort"},
+    "reward": "privileged",
+    "termination": "privileged",
+    "safety": {"command_mode": "effort", "safe_mode": "zero_effort", "position_margin": 0.0, "max_roll": 3.14},
+    "control_rate_hz": 50,
+    "send_batch": 4,
+}
+
+
+def walker_loop(tmp_path) -> tuple[CollectorLoop, SafetyLayer]:
+    pipe = build_pipeline({**WALKER, "spill_dir": str(tmp_path)})
+    safety = SafetyLayer(pipe.cfg.safety, pipe.description, 0.02)
+    return CollectorLoop(pipe, safety, "test", 0, seed=0), safety
+
+
+def walker_state(safety: SafetyLayer, t: float) -> RobotState:
+    for kind in ("joint_states", "imu"):
+        safety.note_sensor(kind, t)
+    obs = np.zeros(24)
+    obs[14:] = 1.0  # lidar: nothing in range
+    return walker.obs_to_state(obs, np.zeros(4), t)
+
+
+def test_an_episode_that_ended_while_nothing_was_in_flight_restarts_without_a_transition(tmp_path) -> None:
+    """Real time: the stand-in's episode can end during a hold (the e-stop's start-up grace); the collector
+    must ask for a reset instead of waiting for a next state that a finished episode never brings."""
+    loop, safety = walker_loop(tmp_path)
+    over = loop.step(walker_state(safety, 1.0), Signals(-100.0, True, False), 1.0)
+    assert over.reset and over.command is None and loop.steps == 0 and not loop.outbox
+    first = loop.step(walker_state(safety, 2.0), Signals(0.0, False, False), 2.0)  # after the reset
+    assert not first.reset and first.command is not None
+    end = loop.step(walker_state(safety, 2.02), Signals(-100.0, True, False), 2.02)
+    assert end.reset and end.episode["end"] == "terminated" and loop.steps == 1  # a real last step is stored
+    assert loop.outbox[0][2] == -100.0 and loop.outbox[0][4] is True
+
+
+def test_the_stored_and_observed_action_is_the_one_the_safety_layer_let_through(tmp_path) -> None:
+    loop, safety = walker_loop(tmp_path)
+    safety.estop(True, 0.0)  # latched: every command is the safe mode (zero effort)
+    loop.step(walker_state(safety, 1.0), Signals(0.0, False, False), 1.0)
+    # blind? no: the state is fresh; the e-stop replaced the random action by zero effort, and that is stored
+    loop.step(walker_state(safety, 1.02), Signals(1.0, False, False), 1.02)
+    assert loop.steps == 1
+    np.testing.assert_array_equal(loop.outbox[0][1], np.zeros(4))
+    np.testing.assert_array_equal(loop.prev_action, np.zeros(4))
