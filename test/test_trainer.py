@@ -305,3 +305,24 @@ def test_cli_prints_the_final_evaluation(tmp_path, capsys):
     assert out["final_eval"]["episodes"] == 1
     assert validate_config(yaml.safe_load((run_dir / "config.yaml").read_text())).train.seed == 5
     assert main(["train", "--config", str(cfg_path), "--run-dir", str(run_dir), "--quiet"]) == 2  # exists
+
+
+def test_in_process_legged_training_learns_from_what_the_safety_layer_let_through(tmp_path):
+    """quadruped_hw in process: the strict safety layer (rate limits, low-pass filter) changes random actions, and
+    the replay stores the executed actions, as the collector does on the robot."""
+    from sac_robot.core.config import load_config
+
+    cfg = load_config("quadruped_hw", {"train.total_steps": 60, "sac.learning_starts": 1000, "sac.device": "cpu"})
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    try:
+        trainer.run()
+        d = trainer.buffer.data
+        actions, ended = d["action"][:60], (d["terminated"][:60] + d["truncated"][:60]) > 0
+        assert len(trainer.buffer) == 60
+        # uniform random actions jump across [-1, 1]; rate-limited, filtered ones move far less per step
+        within = ~ended[:-1]  # a new episode starts from the measured pose
+        steps = np.abs(np.diff(actions, axis=0))[within]
+        assert within.sum() >= 30 and steps.max() <= 0.2 * 21.0 * 0.05 / 0.35 + 1e-4  # fraction · velocity · dt / scale
+    finally:
+        trainer.env.close()
+        trainer.eval_env.close()

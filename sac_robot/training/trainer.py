@@ -167,14 +167,16 @@ class Trainer:
         try:
             while self.step < total:
                 action = self._act(obs)
-                next_obs, reward, terminated, truncated, _ = self.env.step(action)
-                self.buffer.add(obs, action, reward, next_obs, terminated, truncated)
+                next_obs, reward, terminated, truncated, info = self.env.step(action)
+                # Our robot envs report the action their safety layer let through: learn from what was done,
+                # as the collector does on the robot.
+                executed = info.get("executed_action", action)
+                self.buffer.add(obs, executed, reward, next_obs, terminated, truncated)
                 self.agent.normalizer.update(obs)
                 self.step += 1
                 ep_return += float(reward)
                 obs = next_obs
-                if self.step >= c.sac.learning_starts:
-                    last_metrics = self._learn()
+                last_metrics = self._learn() or last_metrics  # none before learning_starts (core/utd.py)
                 if self.store is not None:
                     self.buffer.persist(self.store, c.replay.chunk_size)
                 episode_over = terminated or truncated
