@@ -110,3 +110,24 @@ def test_actions_are_offsets_around_home_clipped_to_limits() -> None:
         LeggedEnv("quadruped", control_hz=30.0)
     with pytest.raises(ValueError, match="action_scale"):
         LeggedEnv("quadruped", action_scale=-0.1)
+
+
+def test_a_config_names_its_robot_once() -> None:
+    """The robot section is the legged env's whole robot configuration; repeating a robot key in env.kwargs, or
+    giving one beside run_config, is refused with the key named instead of silently using one of the two."""
+    from sac_robot.core.config import ConfigError, load_config
+    from sac_robot.envs import make_env
+
+    cfg = load_config("quadruped", {"env.kwargs.action_scale": 0.2})
+    with pytest.raises(ConfigError, match="action_scale"):
+        make_env(cfg.env, robot=cfg.robot)
+    with pytest.raises(ValueError, match="control_hz"):
+        LeggedEnv("quadruped", run_config=cfg.robot, control_hz=30.0)
+    with pytest.raises(ValueError, match="biped"):
+        LeggedEnv("biped", run_config=cfg.robot)
+    env = make_env(load_config("quadruped").env, robot=cfg.robot)
+    try:  # everything from the robot section: the env runs its safety layer at its control rate
+        assert env.unwrapped.control_hz == cfg.robot["control_rate_hz"]
+        assert env.unwrapped.safety.config.max_velocity_fraction == cfg.robot["safety"]["max_velocity_fraction"]
+    finally:
+        env.close()
