@@ -131,3 +131,27 @@ def test_a_config_names_its_robot_once() -> None:
         assert env.unwrapped.safety.config.max_velocity_fraction == cfg.robot["safety"]["max_velocity_fraction"]
     finally:
         env.close()
+
+
+def test_a_robot_of_ones_own_trains_in_process_from_the_robot_section(tmp_path) -> None:
+    """robot.description may name any description file: the in-process env loads that robot, not the registered
+    default of the env id."""
+    import yaml
+
+    from sac_robot.core.config import load_config
+    from sac_robot.envs import make_env
+    from sac_robot.robot.description import package_share
+
+    data = yaml.safe_load((package_share() / "config" / "robots" / "quadruped.yaml").read_text())
+    data.update(name="my_dog", urdf=str(package_share() / "urdf" / "quadruped.urdf"))
+    path = tmp_path / "my_dog.yaml"
+    path.write_text(yaml.safe_dump(data))
+    cfg = load_config("quadruped", {"robot.description": str(path), "robot.safety.estop_heartbeat_s": 0.5})
+    env = make_env(cfg.env, robot=cfg.robot)
+    try:
+        assert env.unwrapped.description.name == "my_dog"
+        env.reset(seed=0)
+        _, _, _, _, info = env.step(np.zeros(12))
+        assert "estop_heartbeat" not in info["safety_reasons"]  # no e-stop link in process: nothing to wait for
+    finally:
+        env.close()

@@ -25,27 +25,21 @@ import numpy as np
 from gymnasium import spaces
 
 from sac_robot.core.config import ConfigError
+from sac_robot.envs import ROBOT_KWARGS
 from sac_robot.robot.description import RobotDescription, load_robot
 from sac_robot.robot.observation import ObservationBuilder, ObservationConfig
-from sac_robot.robot.pipeline import Pipeline, RobotRunConfig, parse_robot_config
+from sac_robot.robot.pipeline import Pipeline, RobotRunConfig, check_action_scale, parse_robot_config
 from sac_robot.robot.rewards import RewardConfig
 from sac_robot.robot.robot_step import RobotStep
 from sac_robot.robot.safety import SafetyConfig, SafetyLayer
+from sac_robot.robot.state import RobotState
 from sac_robot.robot.terminations import TerminationConfig
 from sac_robot.sim.pybullet_robot import PyBulletRobot, SensorNoise
 
 ENV_IDS: dict[str, str] = {"SacRobotQuadruped-v0": "quadruped", "SacRobotBiped-v0": "biped"}
 RESET_OPTIONS = ("pose", "base_position", "base_orientation")
 # Keyword arguments that a run_config replaces (giving both would leave one of them silently unused).
-RUN_CONFIG_FIELDS = (
-    "control_hz",
-    "action_scale",
-    "max_episode_seconds",
-    "observation",
-    "reward",
-    "termination",
-    "safety",
-)
+RUN_CONFIG_FIELDS = tuple(sorted(ROBOT_KWARGS - {"robot"}))
 
 
 def _as_config(value: Any, model: type, name: str) -> Any:
@@ -89,10 +83,12 @@ class LeggedEnv(gymnasium.Env[np.ndarray, np.ndarray]):
             if clash:
                 raise ValueError(f"{clash} come from run_config (the config's robot section); give them there")
             rc = run_config if isinstance(run_config, RobotRunConfig) else parse_robot_config(run_config, "run_config")
-            self.description = robot if isinstance(robot, RobotDescription) else load_robot(rc.description)
-            named = robot.name if isinstance(robot, RobotDescription) else Path(str(robot)).stem
-            if named != self.description.name:
-                raise ValueError(f"robot {named!r} differs from run_config's robot.description {rc.description!r}")
+            self.description = robot if isinstance(robot, RobotDescription) else load_robot(robot)
+            configured = load_robot(rc.description)
+            if configured.name != self.description.name:
+                raise ValueError(
+                    f"robot {self.description.name!r} differs from run_config's robot.description {rc.description!r}"
+                )
         else:
             self.description = robot if isinstance(robot, RobotDescription) else load_robot(robot)
             rc = self._run_config(
@@ -107,6 +103,9 @@ class LeggedEnv(gymnasium.Env[np.ndarray, np.ndarray]):
             unsupported.append("action.mode/safety.command_mode: position only")
         if unsupported:
             raise ValueError(f"LeggedEnv cannot run robot section values {unsupported} (terms, position control)")
+        check_action_scale(rc, self.description)
+        # No e-stop link in process: a heartbeat-guarded e-stop would hold every step (nothing sends it).
+        rc = rc.model_copy(update={"safety": rc.safety.model_copy(update={"estop_heartbeat_s": None})})
         self.run_config = rc
         control_hz = rc.control_rate_hz
         if physics_hz <= 0:
@@ -140,6 +139,7 @@ class LeggedEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         noise = _as_config(sensor_noise, SensorNoise, "sensor_noise")
         self.robot = PyBulletRobot(self.description, physics_hz=physics_hz, control_mode="position", sensor_noise=noise)
         self._steps = 0
+        self._state: RobotState | None = None  # the newest reading: what the next action is checked against
 
     def _run_config(
         self,
@@ -204,9 +204,10 @@ class LeggedEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         self.step_logic.start_episode(state.joint_position)  # rate limits ramp from the measured pose
         return self.step_logic.observe(state), {"sim_time": self.robot.sim_time}
 
-    def _sense(self):
-        """The robot's state, fed to the safety layer's watchdog as the collector's sensor callbacks do."""
-        state = self.robot.state()
+    def _sense(self) -> RobotState:
+        """The robot's state (the one reading the policy observes and the safety layer checks), fed to the
+        safety layer's watchdog as the collector's sensor callbacks do."""
+        state = self._state = self.robot.state()
         self.safety.note_sensor("joint_states", self.robot.sim_time)
         self.safety.note_sensor("imu", self.robot.sim_time)
         return state
@@ -217,7 +218,9 @@ class LeggedEnv(gymnasium.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"action must have shape {self.action_space.shape}, got {action.shape}")
         if not np.all(np.isfinite(action)):
             raise ValueError("action contains non-finite values")
-        safe, executed = self.step_logic.act(action, self.robot.state(), self.robot.sim_time)
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        safe, executed = self.step_logic.act(action, self._state, self.robot.sim_time)
         self.robot.set_command(safe.command)
         self.robot.step(self.substeps)
         state = self._sense()

@@ -43,7 +43,7 @@ class Box2DStandIn(Node):
         self.command = np.zeros(4)
         self.last_command_time = -1.0
         self.done = False
-        self.final = (False, False)  # terminated, truncated of the episode's last step
+        self.final = (0.0, False, False)  # reward, terminated, truncated of the episode's last step
         self.rejected = 0
         # Each topic's bytes are packed straight from the step's numbers (nodes/cdr_writers.py), skipping
         # rclpy's field-by-field conversion of message objects on every lockstep step.
@@ -108,12 +108,12 @@ class Box2DStandIn(Node):
     def advance(self) -> None:
         if self.done:  # the episode is over: wait for the reset service
             if not self.lockstep:  # real time: keep reporting the final state, as a fallen robot's drivers do
-                self.publish(self.obs, 0.0, *self.final)
+                self.publish(self.obs, *self.final)  # the same signals: a reader that missed one loses nothing
             return
         action = np.clip(self.command / walker.MOTORS_TORQUE, -1.0, 1.0)
         self.obs, reward, terminated, truncated, _ = self.env.step(action.astype(np.float32))
         self.done = terminated or truncated
-        self.final = (bool(terminated), bool(truncated))
+        self.final = (float(reward), bool(terminated), bool(truncated))
         self.sim_time += self.dt
         self.publish(self.obs, float(reward), terminated, truncated)
 

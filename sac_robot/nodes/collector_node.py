@@ -74,6 +74,7 @@ class CollectorNode(LifecycleNode):
         autostart = self.declare_parameter("autostart", rc.autostart).value
         self.armed = False  # active: control steps run and commands are published
         self.activations = 0
+        self.configures = 0
         self.loop: CollectorLoop | None = None
         self.configure_error: Exception | None = None
         self.inbox = PolicyInbox(None, io.POLICY, lambda err: self._reject("policy", err))  # kept across re-configures
@@ -144,8 +145,9 @@ class CollectorNode(LifecycleNode):
         config = self.get_parameter("config").value
         self.collector_id = self.get_parameter("collector_id").value
         seed = self.get_parameter("seed").value
-        if config != self.job.source:  # a person set another config before configuring
+        if self.configures or config != self.job.source:  # a re-configure reads the file again
             self.job = load_job(config)
+        self.configures += 1
         self.cfg, self.pipe = self.job.config, self.job.pipe
         self.key = load_key(self.get_parameter("key_file").value or self.pipe.cfg.security.key_file)
         self.inbox.key = self.key
@@ -155,7 +157,7 @@ class CollectorNode(LifecycleNode):
         self.safety = SafetyLayer(rc.safety, self.pipe.description, self.period)
         epoch = int(time.time() * 1000)  # a new epoch per configure: sequence numbers restart at 0
         self.loop = CollectorLoop(self.pipe, self.safety, self.collector_id, epoch, seed)
-        self.needs = set(self.pipe.needs) | ({"privileged"} if "privileged" in (rc.reward, rc.termination) else set())
+        self.needs = set(self.pipe.needs)
         self.last_step_stamp = -1.0
         sac = self.cfg.sac
         self.link = LearnerLink(rc, sac.utd, sac.learning_starts, sac.batch_size, self.lockstep, time.monotonic())
@@ -317,6 +319,8 @@ class CollectorNode(LifecycleNode):
     def _reset_done(self) -> None:
         if self.lockstep:
             self.try_step()
+        else:  # real time: wait for the stand-in's first post-reset signals, never act on the last episode's
+            self.latest.pop("privileged", None)
 
     # --- e-stop, resume, diagnostics -----------------------------------------------------------
     def on_estop(self, pressed: bool) -> None:

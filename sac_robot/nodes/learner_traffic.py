@@ -28,6 +28,8 @@ from sac_robot.robot.learner_link import LearnerLink, PolicyInbox
 
 
 class LearnerTraffic:
+    """Publishers, subscriptions and the re-send timer of one configured collector (rebuilt per configure)."""
+
     def __init__(
         self,
         node: Node,
@@ -43,7 +45,8 @@ class LearnerTraffic:
         """``counters``: the node's, whose 'resends' this counts; ``reject(what, err)``: count and log a bad message; ``on_progress``: an acknowledgement arrived while
         the simulation waits for the learner; ``summary_extra``: fields added to every episode summary."""
         self.node, self.loop, self.link, self.inbox, self.key = node, loop, link, inbox, key
-        self.counters, self.reject, self.on_progress, self.summary_extra = counters, reject, on_progress, summary_extra
+        self.counters, self.reject = counters, reject
+        self.on_progress, self.summary_extra = on_progress, summary_extra
         self.pub_tr = node.create_publisher(UInt8MultiArray, io.TRANSITIONS, io.TRANSITIONS_QOS)
         self.pub_ep = node.create_publisher(String, io.EPISODES, io.EPISODES_QOS)
         node.create_subscription(UInt8MultiArray, io.POLICY, self.on_policy, io.POLICY_QOS)
@@ -89,6 +92,7 @@ class LearnerTraffic:
 
     # --- in ----------------------------------------------------------------------------------------
     def on_policy(self, msg: UInt8MultiArray) -> None:
+        """Weights from the learner: handed to the decoder thread, never decoded on the control thread."""
         self.inbox.put(bytes(msg.data))  # decoded and checked off the control thread
 
     def swap_policy(self) -> None:
@@ -102,6 +106,7 @@ class LearnerTraffic:
                 self.reject("policy", err)
 
     def on_ack(self, msg: String) -> None:
+        """The learner's progress (for pacing and liveness) and how far our stream is safely on its disk."""
         try:
             ack = decode_ack(msg.data)
         except WireError as err:

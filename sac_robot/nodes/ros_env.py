@@ -85,7 +85,7 @@ class RosRobotEnv(gym.Env[np.ndarray, np.ndarray]):
         self.stand_in = stand_in.strip("/")
         self.safety = SafetyLayer(rc.safety, self.pipe.description, 1.0 / rc.control_rate_hz)
         self.robot = RobotStep(self.pipe, self.safety)  # the collector's step: same limits, reward, termination
-        self.needs = tuple(self.pipe.needs) + (("privileged",) if "privileged" in (rc.reward, rc.termination) else ())
+        self.needs = self.pipe.needs
 
         self.action_space = gym.spaces.Box(-1.0, 1.0, (self.pipe.act_dim,), np.float32)
         low = getattr(self.pipe.observation, "low", None)

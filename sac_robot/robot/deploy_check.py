@@ -136,7 +136,8 @@ def check_compatibility(meta: dict[str, Any], pipe: Pipeline, control_rate_hz: f
     if "action_scale" in meta and expected["action_mode"] == "position":
         trained_scale, robot_scale = _scale_value(meta["action_scale"]), expected["action_scale"]
         n = len(expected["joint_names"])
-        same = np.allclose(
+        sizes = {len(v) for v in (trained_scale, robot_scale) if isinstance(v, list)}
+        same = sizes <= {n} and np.allclose(
             np.broadcast_to(np.asarray(trained_scale, float), (n,)),
             np.broadcast_to(np.asarray(robot_scale, float), (n,)),
             rtol=RATE_RTOL,

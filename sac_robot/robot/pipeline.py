@@ -136,9 +136,14 @@ class Pipeline:
 
     @property
     def needs(self) -> tuple[str, ...]:
-        """Robot topics the observation needs (joint_states and imu always)."""
+        """Robot topics a training step reads: the observation's (joint_states and imu always), those of the
+        reward terms, and the stand-in's privileged/step when reward or termination is 'privileged'."""
+        privileged = ("privileged",) if "privileged" in (self.cfg.reward, self.cfg.termination) else ()
+        return self._sensor_needs() + privileged
+
+    def _sensor_needs(self) -> tuple[str, ...]:
         if isinstance(self.observation, WalkerObservation):
-            return self.observation.needs
+            return tuple(self.observation.needs)
         terms = set(self.observation.config.terms)
         needs = ["joint_states", "imu"]
         if "base_linear_velocity" in terms or (
@@ -148,6 +153,13 @@ class Pipeline:
         if "foot_contact" in terms:
             needs.append("foot_contacts")
         return tuple(needs)
+
+
+def check_action_scale(cfg: RobotRunConfig, description: RobotDescription) -> None:
+    """A per-joint action scale has one value per joint (ConfigError naming the key otherwise)."""
+    scale, n = cfg.action.scale, len(description.joints)
+    if isinstance(scale, list) and len(scale) != n:
+        raise ConfigError(f"robot.action.scale: {len(scale)} values for the {n} joints of {description.name}")
 
 
 def parse_robot_config(data: dict[str, Any] | None, source: str = "config") -> RobotRunConfig:
@@ -167,9 +179,7 @@ def build_pipeline(data: dict[str, Any] | RobotRunConfig | None, source: str = "
     except (FileNotFoundError, ValidationError) as err:
         raise ConfigError(f"robot.description: {err}") from None
     act_dim = len(description.joints)
-    scale = cfg.action.scale
-    if isinstance(scale, list) and len(scale) != act_dim:
-        raise ConfigError(f"robot.action.scale: {len(scale)} values for the {act_dim} joints of {description.name}")
+    check_action_scale(cfg, description)
     if cfg.observation == "bipedal_walker":
         observation: ObservationBuilder | WalkerObservation = WalkerObservation()
     else:

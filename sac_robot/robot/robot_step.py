@@ -137,6 +137,7 @@ class RobotStep:
             self.safety.reset_filter(pose)
 
     def observe(self, state: RobotState) -> np.ndarray:
+        """The policy's input: the state and the last executed action (not the last one asked for)."""
         return self.pipe.observation.build(state, self.previous)
 
     def act(

@@ -12,7 +12,18 @@ from typing import Any
 import numpy as np
 
 from sac_robot.core.config import ConfigError, EnvConfig
-from sac_robot.envs import make_env
+from sac_robot.envs import ROBOT_KWARGS, make_env
+
+# What the in-process legged env did before it ran the safety layer: targets clipped to the joint limits, nothing
+# else (no margin, no rate limit, no fall or sensor checks that could hold a step).
+LEGACY_SAFETY = {
+    "position_margin": 0.0,
+    "max_velocity_fraction": 1.0,
+    "max_effort_fraction": 1.0,
+    "sensor_timeout_s": 1e9,
+    "max_roll": 3.14159,
+    "max_pitch": 1.5707,
+}
 from sac_robot.policy_runtime import FrozenPolicy, PolicyFormatError
 from sac_robot.training.evaluate import rollout
 
@@ -26,8 +37,10 @@ def env_config(policy: FrozenPolicy, env_id: str) -> tuple[EnvConfig, dict[str, 
         return EnvConfig(id=env_id), None
     kwargs = dict(trained.get("kwargs") or {})
     robot = (policy.meta.get("config") or {}).get("robot")
-    legacy = bool({"observation", "reward", "robot"} & set(kwargs))
-    return EnvConfig(id=env_id, kwargs=kwargs), None if legacy else robot
+    if ROBOT_KWARGS & set(kwargs):  # trained before the in-process env ran the safety layer: as it was then
+        kwargs.setdefault("safety", LEGACY_SAFETY)
+        return EnvConfig(id=env_id, kwargs=kwargs), None
+    return EnvConfig(id=env_id, kwargs=kwargs), robot
 
 
 def evaluate_main(args: argparse.Namespace) -> int:

@@ -30,7 +30,7 @@ from sac_robot.core.sac import SAC
 from sac_robot.core.utd import actor_update_due, updates_due
 from sac_robot.core.wire import TransitionBatch
 from sac_robot.training.run_log import RunLog
-from sac_robot.training.trainer import prepare_run_dir
+from sac_robot.training.trainer import prepare_run_dir, write_run_config
 
 log = logging.getLogger(__name__)
 ONE_CHUNK = 1 << 40  # flushes write everything pending as a single chunk (see module docstring)
@@ -54,6 +54,8 @@ class LearnerCore:
     ) -> None:
         self.run_dir = Path(run_dir)
         self.cfg = prepare_run_dir(self.run_dir, cfg, resume)
+        if not resume:
+            write_run_config(self.run_dir, self.cfg)
         c = self.cfg
         self.agent = SAC(obs_dim, act_dim, action_low, action_high, c.sac, c.train.seed)
         self.buffer = ReplayBuffer(c.replay.capacity, obs_dim, act_dim)

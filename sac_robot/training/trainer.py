@@ -58,9 +58,13 @@ def prepare_run_dir(run_dir: Path, cfg: Config | None, resume: bool, total_steps
         raise FileExistsError(
             f"{run_dir} already holds a run: pass --resume to continue it or choose another --run-dir"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(saved, cfg.to_yaml())
     return cfg
+
+
+def write_run_config(run_dir: Path, cfg: Config) -> None:
+    """A new run's config.yaml, written once the config has proven it builds (a refused one leaves no run)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
 
 
 class Trainer:
@@ -75,8 +79,19 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.cfg = prepare_run_dir(self.run_dir, cfg, resume, total_steps)
         c = self.cfg
-        self.env = make_env(c.env, robot=c.robot)
-        self.eval_env = make_env(c.env, robot=c.robot)
+        try:
+            self.env = make_env(c.env, robot=c.robot)
+            self.eval_env = make_env(c.env, robot=c.robot)
+        except ConfigError as err:
+            if resume and "name the robot once" in str(err):
+                raise ConfigError(
+                    f"{self.run_dir / 'config.yaml'} (the run's saved config) was written before configs named their "
+                    f"robot once: {err}. Delete those keys from its env.kwargs (its robot section holds the same "
+                    "values) to resume; the in-process env now runs the robot section's safety layer."
+                ) from None
+            raise
+        if not resume:
+            write_run_config(self.run_dir, c)
         obs_dim = self.env.observation_space.shape[0]
         act_dim = self.env.action_space.shape[0]
         self.agent = SAC(obs_dim, act_dim, self.env.action_space.low, self.env.action_space.high, c.sac, c.train.seed)
