@@ -276,6 +276,30 @@ def train_hw_soak(d: dict[str, Any]) -> str:
     return md_table(["", ""], [list(r) for r in rows.items()])
 
 
+def signed(x: float) -> str:
+    x = round(x)
+    return ("+" if x >= 0 else "\u2212") + f"{abs(x)}"
+
+
+def said_while_gone(messages: list[str]) -> str:
+    """The collector's 'learner' diagnostics read while the learner was down, summarised: one pattern per kind."""
+    silent = [re.match(r"no acknowledgement for (\d+) s: (.*); (\d+) transitions kept", m) for m in messages]
+    found = [m for m in silent if m]
+    parts = []
+    for action in sorted({m[2] for m in found}):
+        secs = [int(m[1]) for m in found if m[2] == action]
+        kept = [int(m[3]) for m in found if m[2] == action]
+        parts.append(
+            f'"no acknowledgement for {span(min(secs), max(secs))} s: {action}; '
+            f'{span(min(kept), max(kept))} transitions kept"'
+        )
+    others = sorted({m for m, hit in zip(messages, silent) if not hit})
+    if others:
+        quoted = ", ".join(f'"{m}"' for m in others)
+        parts.append(f"{quoted} (before robot.policy_timeout_s had passed)")
+    return "; ".join(parts)
+
+
 @table("results/bench/soak.json")
 def soak(d: dict[str, Any]) -> str:
     p, kills, samples = d["persisted"], d["kills"], d["samples"]
@@ -301,12 +325,10 @@ def soak(d: dict[str, Any]) -> str:
         "control rate / missed deadlines (period > 1.5× nominal)": f"{float(d['control_rate_hz']):.2f} Hz / "
         f"{d['missed_deadlines']:,} in {d['minutes']:.0f} minutes, reported in diagnostics",
         "learner RSS per life (30 s after its start → its last sample)": f"{span(min(first), max(first))} MiB → "
-        f"{span(min(last), max(last))} MiB (+{span(min(growth), max(growth))} MiB in each life after the first)",
+        f"{span(min(last), max(last))} MiB ({signed(min(growth))} to {signed(max(growth))} MiB in each life after the first)",
         "collector RSS": f"{d['collector_rss_first_last_mib'][0]:.0f} MiB at start, "
         f"{span(min(late), max(late))} MiB in the second half of the run",
-        "collector's diagnostics while the learner was gone": ", ".join(
-            f'"{s}"' for s in d["collector_said_while_learner_gone"]
-        ),
+        "collector's diagnostics while the learner was gone": said_while_gone(d["collector_said_while_learner_gone"]),
     }
     return md_table(["", ""], [list(r) for r in rows.items()])
 
