@@ -21,201 +21,29 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from sac_robot.testing.rig import DiagnosticsMonitor, ProcessGroup, node_cmd, other_load, private_ros_env, write_config
+
 COLLECTOR_ID = "timing"
 
 
-def private_ros_env(domain_id: int | None) -> dict[str, str]:
-    """This process's and its children's ROS settings: localhost discovery on a domain of their own."""
-    domain = domain_id if domain_id is not None else 201 + os.getpid() % 30  # 201-230: not tests', not 100
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    os.environ["ROS_DOMAIN_ID"] = str(domain)
-    os.environ.pop("ROS_STATIC_PEERS", None)
-    os.environ["PYTHONUNBUFFERED"] = "1"
-    return dict(os.environ)
-
-
 def hw_config(path: Path, rate_hz: float | None, learning_starts: int | None, batch_size: int | None = None) -> Path:
-    import yaml
-
-    cfg = yaml.safe_load((ROOT / "config" / "quadruped_hw.yaml").read_text(encoding="utf-8"))
+    """config/quadruped_hw.yaml at ``rate_hz`` (None: as it is), with the learner's thresholds lowered."""
+    overrides: dict[str, object] = {}
     if rate_hz is not None:
-        cfg["robot"]["control_rate_hz"] = rate_hz
-        cfg["robot"]["safety"]["sensor_timeout_s"] = 2.0 / rate_hz  # two missed messages, as at 20 Hz
-        cfg["robot"]["send_batch"] = int(rate_hz)  # about one transitions message per second
+        overrides["robot.control_rate_hz"] = rate_hz
+        overrides["robot.safety.sensor_timeout_s"] = 2.0 / rate_hz  # two missed messages, as at 20 Hz
+        overrides["robot.send_batch"] = int(rate_hz)  # about one transitions message per second
     if learning_starts is not None:
-        cfg["sac"]["learning_starts"] = learning_starts
+        overrides["sac.learning_starts"] = learning_starts
     if batch_size is not None:
-        cfg["sac"]["batch_size"] = batch_size  # updates begin at max(learning_starts, batch_size) transitions
-    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    return path
-
-
-def node_cmd(module: str, **params: object) -> list[str]:
-    cmd = [sys.executable, "-m", f"sac_robot.nodes.{module}", "--ros-args"]
-    for key, value in params.items():
-        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-        cmd += ["-p", f"{key}:={text}"]
-    return cmd
-
-
-class Processes:
-    """Child processes in their own sessions, logs in a folder; stop() ends each one and its group."""
-
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env, self.log_dir = env, log_dir
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def start(self, label: str, cmd: list[str]) -> subprocess.Popen:
-        with open(self.log_dir / f"{label}.log", "w", encoding="utf-8") as log:
-            proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.procs[label] = proc
-        return proc
-
-    def run(self, label: str, cmd: list[str], timeout_s: float) -> int:
-        proc = self.start(label, cmd)
-        try:
-            return proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.stop(label)
-            return -1
-
-    def check_alive(self, *labels: str) -> None:
-        for label in labels:
-            code = self.procs[label].poll()
-            if code is not None:
-                raise RuntimeError(f"{label} exited with {code}:\n{self.tail(label)}")
-
-    def tail(self, label: str, chars: int = 3000) -> str:
-        return (self.log_dir / f"{label}.log").read_text(encoding="utf-8", errors="replace")[-chars:]
-
-    def stop(self, *labels: str, grace_s: float = 30.0) -> None:
-        """SIGTERM (nodes shut down cleanly on it; the learner writes its checkpoint), then SIGKILL the group."""
-        for label in labels or tuple(reversed(self.procs)):
-            proc = self.procs[label]
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=grace_s)
-                except subprocess.TimeoutExpired:
-                    pass
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # whatever is left in its group
-            except (ProcessLookupError, PermissionError):
-                pass
-            proc.wait()
-
-
-class Monitor:
-    """Diagnostics of every node, the robot's joint states, and a person's hands (teleport, resume)."""
-
-    def __init__(self, on_joint_states: Any = None) -> None:
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
-
-        from sac_robot.nodes import ros_io as io
-
-        rclpy.init()
-        self.node = rclpy.create_node("bench_monitor")
-        self.executor = SingleThreadedExecutor()
-        self.executor.add_node(self.node)
-        self.diags: dict[str, list[tuple[float, dict[str, str]]]] = {}
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 50)
-        self.joint_state_count = 0
-        self.on_joint_states = on_joint_states
-        self.node.create_subscription(io.JointState, io.JOINT_STATES, self._on_joint_states, io.SENSOR_QOS)
-        self.rescues = 0
-        self.last_rescue = -1e9
-
-    def _on_diag(self, msg: Any) -> None:
-        now = time.monotonic()
-        for status in msg.status:
-            values = {kv.key: kv.value for kv in status.values}
-            values["_level"], values["_message"] = str(status.level[0]), status.message
-            self.diags.setdefault(status.name, []).append((now, values))
-
-    def _on_joint_states(self, msg: Any) -> None:
-        self.joint_state_count += 1
-        if self.on_joint_states is not None:
-            self.on_joint_states(msg)
-
-    def latest(self, name: str) -> dict[str, str]:
-        return self.diags[name][-1][1] if self.diags.get(name) else {}
-
-    def spin_for(self, seconds: float, procs: Processes | None = None, watch: tuple[str, ...] = ()) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.05)
-            if procs is not None:
-                procs.check_alive(*watch)
-
-    def wait(self, done: Any, timeout_s: float, what: str, procs: Processes, watch: tuple[str, ...]) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not done():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-            self.spin_for(0.2, procs, watch)
-
-    def call(self, service: str, timeout_s: float = 10.0) -> tuple[bool, str]:
-        from std_srvs.srv import Trigger
-
-        client = self.node.create_client(Trigger, service)
-        try:
-            if not client.wait_for_service(timeout_sec=timeout_s):
-                return False, f"{service} not available"
-            future = client.call_async(Trigger.Request())
-            end = time.monotonic() + timeout_s
-            while not future.done() and time.monotonic() < end:
-                self.executor.spin_once(timeout_sec=0.05)
-            result = future.result()
-            return (bool(result.success), result.message) if result is not None else (False, "no answer")
-        finally:
-            self.node.destroy_client(client)
-
-    def rescue_if_waiting(self, collector: str) -> bool:
-        """A person rights a robot whose reset routine gave up, and says go on."""
-        if not self.diags.get(collector):
-            return False
-        received, latest = self.diags[collector][-1]
-        if latest.get("reset_phase") != "WAIT_FOR_PERSON" or received < self.last_rescue + 1.5:
-            return False  # (a report sent before the last rescue took effect is no new request)
-        ok, _ = self.call("sim/teleport_reset")
-        ok = ok and self.call("sac_robot/resume")[0]
-        self.rescues += int(ok)
-        self.last_rescue = time.monotonic()
-        return ok
-
-    def close(self) -> None:
-        import rclpy
-
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-        rclpy.try_shutdown()
-
-
-def arm(procs: Processes, timeout_s: float = 60.0) -> None:
-    code = procs.run("arm", [sys.executable, "-m", "sac_robot.cli.main", "arm", "--timeout", "40"], timeout_s)
-    if code != 0:
-        raise RuntimeError(f"sac-robot arm failed ({code}):\n{procs.tail('arm')}")
-
-
-def other_load() -> list[str]:
-    """The heaviest other processes (what loaded the machine during the run)."""
-    out = subprocess.run(
-        ["ps", "-eo", "pcpu,ni,args", "--sort=-pcpu"], check=False, capture_output=True, text=True
-    ).stdout
-    own = str(os.getpid())
-    lines = [line.strip()[:110] for line in out.splitlines()[1:6] if own not in line]
-    return lines
+        overrides["sac.batch_size"] = batch_size  # updates begin at max(learning_starts, batch_size) transitions
+    return write_config("quadruped_hw", path, overrides)
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -223,37 +51,34 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="control_timing_") as tmp:
         tmp_path = Path(tmp)
         config = hw_config(tmp_path / "quadruped_hw_50hz.yaml", args.rate, args.learning_starts)
-        procs = Processes(env, tmp_path)
-        monitor = Monitor()
+        # SIGINT, then 30 s before SIGTERM: the learner writes its checkpoint on the way out
+        procs = ProcessGroup(env, tmp_path, grace_s=30.0)
         collector = f"sac_robot/collector/{COLLECTOR_ID}"
         watch = ("stand_in", "collector") + (("learner",) if args.learner else ())
+        monitor = DiagnosticsMonitor("bench_monitor", procs=procs, watch=watch)
+        monitor.watch_joint_states()
         try:
             rt = {"realtime_priority": args.control_priority}  # as train_hw's control_priority launch argument
-            procs.start("stand_in", node_cmd("pybullet_stand_in", config=config, emulate_hardware=True, seed=0, **rt))
+            stand_in = {"config": config, "emulate_hardware": True, "seed": 0, **rt}
+            procs.start("stand_in", node_cmd("pybullet_stand_in", stand_in))
             if args.learner:
-                procs.start(
-                    "learner",
-                    node_cmd(
-                        "learner_node",
-                        config=config,
-                        run_dir=tmp_path / "run",
-                        total_steps=10**9,
-                        torch_threads=1,
-                        nice=args.learner_nice,
-                    ),
-                )
-            procs.start(
-                "collector",
-                node_cmd(
-                    "collector_node",
-                    config=config,
-                    collector_id=COLLECTOR_ID,
-                    timing_window_s=float(args.seconds),
-                    **rt,
-                ),
-            )
-            monitor.wait(lambda: monitor.joint_state_count > 5, 120.0, "the stand-in's joint states", procs, watch)
-            arm(procs)
+                learner = {
+                    "config": config,
+                    "run_dir": tmp_path / "run",
+                    "total_steps": 10**9,
+                    "torch_threads": 1,
+                    "nice": args.learner_nice,
+                }
+                procs.start("learner", node_cmd("learner_node", learner))
+            collector_params = {
+                "config": config,
+                "collector_id": COLLECTOR_ID,
+                "timing_window_s": float(args.seconds),
+                **rt,
+            }
+            procs.start("collector", node_cmd("collector_node", collector_params))
+            monitor.spin_until(lambda: monitor.joint_state_count > 5, 120.0, "the stand-in's joint states")
+            procs.arm()
             learner_ok = (
                 (lambda: int(monitor.latest("sac_robot/learner").get("updates", "0")) > 0)
                 if args.learner
@@ -265,19 +90,19 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 monitor.rescue_if_waiting(collector)
                 return learner_ok() and time.monotonic() > warm_end
 
-            monitor.wait(warmed, args.warmup_timeout, "the learner to train", procs, watch)
-            start_t, start_c = monitor.diags[collector][-1]  # receipt time, values
+            monitor.spin_until(warmed, args.warmup_timeout, "the learner to train")
+            start_t, start_c = monitor.last(collector)  # receipt time, values
             start_l = dict(monitor.latest("sac_robot/learner"))
             load_start = os.getloadavg()
             while time.monotonic() - start_t < args.seconds + 1.5:  # the last report covers the whole window
-                monitor.spin_for(0.5, procs, watch)
+                monitor.spin_for(0.5)
                 monitor.rescue_if_waiting(collector)
-            end_t, end_c = monitor.diags[collector][-1]
+            end_t, end_c = monitor.last(collector)
             end_l = dict(monitor.latest("sac_robot/learner"))
             load_end, heavy = os.getloadavg(), other_load()
         finally:
             monitor.close()
-            procs.stop()
+            procs.close()
     span = end_t - start_t
     periods = int(end_c["control_periods"]) - int(start_c["control_periods"])
     result = {

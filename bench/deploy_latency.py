@@ -23,15 +23,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from sac_robot.testing.rig import DiagnosticsMonitor, ProcessGroup, cli_cmd, node_cmd, private_ros_env, ros_env
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGE_TICKS = os.sysconf("SC_CLK_TCK")
+POLICY_NODE, LEARNER = "sac_robot/policy_node", "sac_robot/learner"  # diagnostics status names (prefix)
 
 
 def proc_status(pid: int) -> dict[str, float]:
@@ -68,99 +68,17 @@ def export_default_policy(path: Path, rate: float) -> Path:
     )
 
 
-def spawn(cmd: list[str], domain: int, log: Path) -> subprocess.Popen:
-    env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_DOMAIN_ID=str(domain), PYTHONUNBUFFERED="1")
-    env.pop("ROS_STATIC_PEERS", None)
-    with open(log, "w", encoding="utf-8") as out:
-        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
-
-
-def children(pid: int) -> dict[int, bytes]:
-    """Direct children of a process with their command lines (the launcher starts its nodes in sessions of their own)."""
-    out: dict[int, bytes] = {}
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                try:
-                    out[int(child)] = Path(f"/proc/{child}/cmdline").read_bytes()
-                except OSError:
-                    pass
-    except OSError:
-        pass
-    return out
-
-
-def stop(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
-    """SIGINT the process group (as Ctrl-C), then SIGTERM, then SIGKILL; then any child it left behind."""
-    kids = children(proc.pid)
-    for sig, wait_s in ((signal.SIGINT, grace_s), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        if proc.poll() is not None:
-            break
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=wait_s)
-        except subprocess.TimeoutExpired:
-            continue
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # children the leader left behind in its group
-    except ProcessLookupError:
-        pass
-    for pid, cmdline in kids.items():  # and in their own sessions, if they are still the same processes
-        try:
-            if Path(f"/proc/{pid}/cmdline").read_bytes() == cmdline:
-                os.killpg(pid, signal.SIGKILL)
-        except (OSError, ProcessLookupError):
-            pass
-
-
-class DiagnosticsReader:
-    """Latest /diagnostics values per status name, on one domain (its own rclpy context)."""
-
-    def __init__(self, domain: int, prefix: str) -> None:
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.signals import SignalHandlerOptions
-
-        self.context = Context()
-        rclpy.init(context=self.context, domain_id=domain, signal_handler_options=SignalHandlerOptions.NO)
-        self.node = rclpy.create_node(f"deploy_bench_{domain}", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.latest: dict[str, str] | None = None
-        self.received_at = 0.0
-
-        def on_diag(msg: DiagnosticArray) -> None:
-            for s in msg.status:
-                if s.name.startswith(prefix):
-                    self.latest = {kv.key: kv.value for kv in s.values}
-                    self.received_at = time.monotonic()
-
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
-
-    def spin(self, timeout: float) -> None:
-        self.executor.spin_once(timeout_sec=timeout)
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.context.try_shutdown()
-
-
 def run(args: argparse.Namespace, tmp: Path) -> dict:
     domain = args.domain_id
     learner_domain = domain + 1
     if 100 in (domain, learner_domain):
         raise SystemExit("--domain-id: pick a domain other than 100 (and 99)")
     policy = Path(args.policy) if args.policy else export_default_policy(tmp / "policy.safetensors", args.rate)
-    py = [sys.executable, "-m"]
     rate = f"{args.rate:g}"
-    procs: dict[str, subprocess.Popen] = {}
-    readers: list[DiagnosticsReader] = []
+    # This process and every one it starts on this benchmark's domain, localhost only (the learner job on the
+    # next domain); stopped with SIGINT, then SIGTERM, then SIGKILL.
+    procs = ProcessGroup(private_ros_env(domain), tmp, cwd=ROOT, grace_s=10.0)
+    monitors: list[DiagnosticsMonitor] = []
     result: dict = {
         "config": "quadruped",
         "control_rate_hz": args.rate,
@@ -172,64 +90,46 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
     }
     try:
         if args.with_learner:
-            procs["learner_job"] = spawn(
-                [
-                    sys.executable,
-                    "-m",
-                    "sac_robot.cli.main",
-                    "launch",
-                    "train_sim",
-                    "config:=quadruped",
-                    "stand_in:=pybullet",
-                    f"run_dir:={tmp / 'learner_run'}",
-                ],
-                learner_domain,
-                tmp / "learner_job.log",
-            )
-            learner = DiagnosticsReader(learner_domain, "sac_robot/learner")
-            readers.append(learner)
+            job = ["launch", "train_sim", "config:=quadruped", "stand_in:=pybullet", f"run_dir:={tmp / 'learner_run'}"]
+            # the launcher starts its nodes in sessions of their own; 70 s for the learner's final checkpoint
+            procs.start("learner_job", cli_cmd(*job), env=ros_env(learner_domain), grace_s=70.0, launcher=True)
+            learner = DiagnosticsMonitor(f"deploy_bench_{learner_domain}", domain_id=learner_domain)
+            monitors.append(learner)
             end = time.monotonic() + args.learner_warmup
             while time.monotonic() < end:
-                learner.spin(0.1)
-        procs["stand_in"] = spawn(
-            py
-            + ["sac_robot.nodes.pybullet_stand_in", "--ros-args", "-p", "config:=quadruped"]
-            + ["-p", "lockstep:=false", "-p", f"control_rate_hz:={rate}"]
-            + ["-p", f"realtime_priority:={args.control_priority}"],
-            domain,
-            tmp / "stand_in.log",
-        )
-        procs["policy_node"] = spawn(
-            py
-            + ["sac_robot.nodes.policy_node", "--ros-args", "-p", f"policy:={policy}", "-p", "config:=quadruped"]
-            + ["-p", f"control_rate_hz:={rate}", "-p", f"latency_window_s:={args.seconds}"]
-            + ["-p", f"realtime_priority:={args.control_priority}"],
-            domain,
-            tmp / "policy_node.log",
-        )
-        deploy = DiagnosticsReader(domain, "sac_robot/policy_node")
-        readers.append(deploy)
+                learner.spin_once(0.1)
+        rt = {"realtime_priority": args.control_priority}
+        stand_in = {"config": "quadruped", "lockstep": False, "control_rate_hz": rate, **rt}
+        procs.start("stand_in", node_cmd("pybullet_stand_in", stand_in))
+        policy_node = {
+            "policy": policy,
+            "config": "quadruped",
+            "control_rate_hz": rate,
+            "latency_window_s": args.seconds,
+            **rt,
+        }
+        procs.start("policy_node", node_cmd("policy_node", policy_node))
+        deploy = DiagnosticsMonitor(f"deploy_bench_{domain}", domain_id=domain)
+        monitors.append(deploy)
 
         def spin_all(seconds: float) -> None:
             end = time.monotonic() + seconds
             while time.monotonic() < end:
-                for r in readers:
-                    r.spin(0.05)
-                for name, p in procs.items():
-                    if p.poll() is not None:
-                        log = (tmp / f"{name}.log").read_text(errors="replace")[-3000:]
-                        raise RuntimeError(f"{name} exited with {p.returncode}:\n{log}")
+                for m in monitors:
+                    m.spin_once(0.05)
+                procs.check_alive()
 
         deadline = time.monotonic() + 90.0
-        while not (deploy.latest and int(deploy.latest.get("steps", "0")) > 0):
+        while not int(deploy.latest(deploy.status_name(POLICY_NODE) or POLICY_NODE).get("steps", "0")) > 0:
             if time.monotonic() > deadline:
                 raise RuntimeError("the policy node sent no command within 90 s")
             spin_all(0.5)
+        status = deploy.status_name(POLICY_NODE) or POLICY_NODE
         spin_all(args.warmup)
-        pid = procs["policy_node"].pid
+        pid = procs.procs["policy_node"].pid
         start, samples = proc_status(pid), []
-        steps0, steps0_at = int(deploy.latest["steps"]), deploy.received_at
-        learner0 = readers[0].latest if args.with_learner else None
+        steps0, steps0_at = int(deploy.latest(status)["steps"]), deploy.received_at(status)
+        learner0 = learner.latest(LEARNER) if args.with_learner else None
         t0 = time.monotonic()
         load0 = os.getloadavg()[0]
         while time.monotonic() - t0 < args.seconds:
@@ -237,15 +137,15 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
             samples.append(proc_status(pid))
         # The node's windows cover the last `seconds`; wait for a report from after the measurement ended.
         t_end = time.monotonic()
-        while deploy.received_at < t_end:
+        while deploy.received_at(status) < t_end:
             spin_all(0.2)
         elapsed = time.monotonic() - t0
-        d = deploy.latest
+        d = deploy.latest(status)
         end_status = proc_status(pid)
         result.update(
             {
                 "steps": int(d["steps"]) - steps0,
-                "steps_per_s": (int(d["steps"]) - steps0) / (deploy.received_at - steps0_at),
+                "steps_per_s": (int(d["steps"]) - steps0) / (deploy.received_at(status) - steps0_at),
                 "late_steps": int(d["late_steps"]),
                 "interventions": int(d["interventions"]),
                 "in_safe_mode": d["in_safe_mode"],
@@ -257,8 +157,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
         )
         for name in ("latency", "compute", "step_interval"):
             result[name + "_ms"] = {q: float(d[f"{name}_ms_{q}"]) for q in ("p50", "p99", "max")}
-        if args.with_learner and readers[0].latest:
-            lr = readers[0].latest
+        if args.with_learner and learner.latest(LEARNER):
+            lr = learner.latest(LEARNER)
             result["learner"] = {
                 "updates_per_s": float(lr.get("updates_per_s", "nan")),
                 "updates": int(lr.get("updates", 0)),
@@ -266,11 +166,9 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
                 "transitions_stored": int(lr.get("transitions_stored", 0)),
             }
     finally:
-        for name in ("policy_node", "stand_in", "learner_job"):
-            if name in procs:
-                stop(procs[name], grace_s=70.0 if name == "learner_job" else 10.0)
-        for r in readers:
-            r.close()
+        procs.close()  # newest first: the policy node, the stand-in, then the learner job
+        for m in monitors:
+            m.close()
     return result
 
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from sac_robot.testing.rig import Reaper, private_ros_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHER = ROOT / "test" / "estop_publisher.py"
@@ -49,17 +50,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--keep-alive", type=float, nargs="+", default=[0.1, 1.0])
-    ap.add_argument("--domain", type=int, default=97)
+    ap.add_argument("--domain", "--domain-id", dest="domain", type=int, default=97, help="ROS_DOMAIN_ID")
     ap.add_argument(
         "--busy", type=int, default=0, help="CPU-bound processes running meanwhile (a loaded robot computer)"
     )
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
-    env = {**os.environ, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_DOMAIN_ID": str(args.domain)}
-    env["PYTHONUNBUFFERED"] = "1"
-    receiver = subprocess.Popen(
-        [sys.executable, "-c", RECEIVER], env=env, stdout=subprocess.PIPE, text=True, start_new_session=True
-    )
+    env = private_ros_env(args.domain)
+    reaper = Reaper()  # each process in a session of its own, stopped as a group
+    receiver = reaper.spawn([sys.executable, "-c", RECEIVER], env=env, stdout=subprocess.PIPE, text=True)
     received = 0
 
     def read_until(predicate, timeout_s: float) -> bool:
@@ -76,9 +75,7 @@ def main() -> int:
                 time.sleep(0.01)
         return False
 
-    burners = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True) for _ in range(args.busy)
-    ]
+    burners = [reaper.spawn([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
     results = []
     try:
         if not read_until(lambda line: line.startswith("ready"), 60.0):
@@ -96,14 +93,8 @@ def main() -> int:
             print(f"--keep-alive {keep_alive:g}: {delivered}/{args.trials} delivered", flush=True)
     finally:
         for burner in burners:
-            burner.kill()
-            burner.wait()
-        os.killpg(receiver.pid, signal.SIGINT)
-        try:
-            receiver.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(receiver.pid, signal.SIGKILL)
-            receiver.wait()
+            reaper.kill(burner)
+        reaper.stop_all(grace_s=10.0)  # the receiver: SIGINT, after 10 s SIGTERM, then SIGKILL
     out = {"command": "python bench/estop_delivery.py " + " ".join(sys.argv[1:]), "busy": args.busy, "results": results}
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

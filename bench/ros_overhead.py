@@ -21,22 +21,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-
-os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 40))
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from sac_robot.testing.rig import Reaper, node_cmd, private_ros_env, write_config
 
 
 def in_process(seconds: float) -> float:
@@ -53,21 +49,28 @@ def in_process(seconds: float) -> float:
 
 
 def _config(path: Path) -> None:
-    cfg = yaml.safe_load((ROOT / "config" / "bipedal_walker.yaml").read_text())
-    cfg["sac"]["learning_starts"] = 10**9  # never learn: random actions throughout
-    path.write_text(yaml.safe_dump(cfg))
+    write_config("bipedal_walker", path, {"sac.learning_starts": 10**9})  # never learn: random actions throughout
 
 
-def _spawn(module: str, *params: str) -> subprocess.Popen:
-    """A node process with ``-p`` parameters, in its own session (killed as a group if it hangs)."""
-    args = [arg for p in params for arg in ("-p", p)]
-    return subprocess.Popen(
-        [sys.executable, "-m", module, "--ros-args", *args],
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        start_new_session=True,
-        stderr=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-    )
+def _spawn(reaper: Reaper, module: str, params: dict[str, object]) -> subprocess.Popen:
+    """A node process (its output discarded), in its own session: stopped as a group."""
+    return reaper.spawn(node_cmd(module, params), stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+
+
+def _rate(
+    executor: Any, count: Callable[[], int], seconds: float, warmup: float, nudge: Callable[[], None] | None = None
+) -> float:
+    """Spin for ``warmup`` s (calling ``nudge`` after each spin), then: how fast ``count()`` rises, per second,
+    over ``seconds``."""
+    end = time.perf_counter() + warmup
+    while time.perf_counter() < end:
+        executor.spin_once(timeout_sec=0.05)
+        if nudge is not None:
+            nudge()
+    n0, t0 = count(), time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        executor.spin_once(timeout_sec=0.05)
+    return (count() - n0) / (time.perf_counter() - t0)
 
 
 def through_ros(seconds: float, config: Path, warmup: float = 5.0) -> float:
@@ -77,10 +80,9 @@ def through_ros(seconds: float, config: Path, warmup: float = 5.0) -> float:
     from sac_robot.core.wire import decode_transitions, encode_ack
     from sac_robot.nodes import ros_io as io
 
-    procs = [
-        _spawn("sac_robot.nodes.box2d_stand_in", "lockstep:=true"),
-        _spawn("sac_robot.nodes.collector_node", f"config:={config}", "use_sim_time:=true"),
-    ]
+    procs = Reaper()
+    _spawn(procs, "box2d_stand_in", {"lockstep": True})
+    _spawn(procs, "collector_node", {"config": config, "use_sim_time": True})
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node("overhead_sink", context=ctx)
@@ -96,29 +98,12 @@ def through_ros(seconds: float, config: Path, warmup: float = 5.0) -> float:
     executor = rclpy.executors.SingleThreadedExecutor(context=ctx)
     executor.add_node(node)
     try:
-        end = time.perf_counter() + warmup
-        while time.perf_counter() < end:
-            executor.spin_once(timeout_sec=0.05)
-        n0, t0 = count["n"], time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            executor.spin_once(timeout_sec=0.05)
-        return (count["n"] - n0) / (time.perf_counter() - t0)
+        return _rate(executor, lambda: count["n"], seconds, warmup)
     finally:
-        _stop(procs)
+        procs.stop_all(grace_s=10.0)
         executor.shutdown()
         node.destroy_node()
         rclpy.shutdown(context=ctx)
-
-
-def _stop(procs: list[subprocess.Popen]) -> None:
-    for p in procs:
-        p.send_signal(signal.SIGINT)
-    for p in procs:
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
 
 
 def floor(seconds: float, warmup: float = 5.0) -> float:
@@ -131,7 +116,8 @@ def floor(seconds: float, warmup: float = 5.0) -> float:
     from sac_robot.nodes import cdr, cdr_writers
     from sac_robot.nodes import ros_io as io
 
-    stand_in = _spawn("sac_robot.nodes.box2d_stand_in", "lockstep:=true")
+    procs = Reaper()
+    _spawn(procs, "box2d_stand_in", {"lockstep": True})
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node("overhead_floor", context=ctx)
@@ -160,18 +146,15 @@ def floor(seconds: float, warmup: float = 5.0) -> float:
     node.create_subscription(io.Vector3Stamped, io.PRIVILEGED, on_step, qos, raw=True)
     executor = EventsExecutor(context=ctx)
     executor.add_node(node)
+
+    def nudge() -> None:
+        if steps["n"] == 0:
+            pub.publish(zero)  # the stand-in's first state may have gone out before we subscribed
+
     try:
-        end = time.perf_counter() + warmup
-        while time.perf_counter() < end:
-            executor.spin_once(timeout_sec=0.05)
-            if steps["n"] == 0:
-                pub.publish(zero)  # the stand-in's first state may have gone out before we subscribed
-        n0, t0 = steps["n"], time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            executor.spin_once(timeout_sec=0.05)
-        return (steps["n"] - n0) / (time.perf_counter() - t0)
+        return _rate(executor, lambda: steps["n"], seconds, warmup, nudge)
     finally:
-        _stop([stand_in])
+        procs.stop_all(grace_s=10.0)
         executor.shutdown()
         node.destroy_node()
         rclpy.shutdown(context=ctx)
@@ -183,7 +166,14 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--floor", action="store_true", help="also measure the stand-in with a trivial responder")
     ap.add_argument("--json")
+    ap.add_argument(
+        "--domain-id",
+        type=int,
+        default=int(os.environ.get("ROS_DOMAIN_ID") or 150 + os.getpid() % 40),
+        help="ROS_DOMAIN_ID (default: the environment's, else 150-189 from the pid)",
+    )
     args = ap.parse_args()
+    private_ros_env(args.domain_id)  # before rclpy starts: localhost discovery on a domain of our own
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "walker_random.yaml"
         _config(config)

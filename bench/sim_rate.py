@@ -20,14 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from sac_robot.robot.description import load_robot
 from sac_robot.sim.pybullet_robot import PyBulletRobot
+from sac_robot.testing.rig import ProcessGroup, node_cmd, private_ros_env, spin_until
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,22 +51,6 @@ def bench_alone(robot: str, seconds: float, physics_hz: float, control_hz: float
     return {"case": "alone", "robot": robot, "steps": steps, "sim_s": sim_s, "wall_s": wall, "rtf": sim_s / wall}
 
 
-def _stop(proc: subprocess.Popen) -> int | None:
-    """SIGINT the stand-in's process group (a clean shutdown), then SIGTERM, then SIGKILL."""
-    for sig, wait_s in ((signal.SIGINT, 5.0), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
-        if proc.poll() is not None:
-            break
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=wait_s)
-        except subprocess.TimeoutExpired:
-            continue
-    return proc.poll()
-
-
 def bench_ros(robot: str, seconds: float, physics_hz: float, control_hz: float, log_dir: Path) -> dict[str, object]:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -77,20 +60,16 @@ def bench_ros(robot: str, seconds: float, physics_hz: float, control_hz: float, 
 
     home = load_robot(robot).array("home").tolist()
     config = robot if (REPO / "config" / f"{robot}.yaml").is_file() else "quadruped"
-    cmd = [sys.executable, "-m", "sac_robot.nodes.pybullet_stand_in", "--ros-args", "-r", "__node:=sim_rate_stand_in"]
-    for key, value in {
+    params = {
         "config": config,
         "robot": robot,
-        "lockstep": "true",
+        "lockstep": True,
         "physics_hz": physics_hz,
         "control_rate_hz": control_hz,
-    }.items():
-        cmd += ["-p", f"{key}:={value}"]
-    log_path = log_dir / f"sim_rate_stand_in_{robot}.log"
-    with open(log_path, "w", encoding="utf-8") as log:
-        proc = subprocess.Popen(
-            cmd, env=os.environ.copy(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    }
+    procs = ProcessGroup(os.environ.copy(), log_dir, cwd=REPO)  # SIGINT, SIGTERM, SIGKILL to its process group
+    label = f"sim_rate_stand_in_{robot}"  # the log: LOG_DIR/sim_rate_stand_in_ROBOT.log
+    procs.start(label, node_cmd("pybullet_stand_in", params, name="sim_rate_stand_in"))
     context = rclpy.Context()
     rclpy.init(context=context)
     node = rclpy.create_node("sim_rate_commander", context=context)
@@ -109,39 +88,30 @@ def bench_ros(robot: str, seconds: float, physics_hz: float, control_hz: float, 
 
     node.create_subscription(io.JointState, io.JOINT_STATES, on_joint_states, io.COMMAND_QOS)
 
-    def spin_until(done, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not done():
-            if proc.poll() is not None:
-                raise RuntimeError(f"the stand-in exited ({proc.returncode}); see {log_path}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no {what} within {timeout:.0f} s; see {log_path}")
-            executor.spin_once(timeout_sec=0.01)
+    def wait(done, timeout: float, what: str) -> None:
+        spin_until(executor, done, timeout, what, check=procs.check_alive, details=procs.logs, spin_s=0.01)
 
     try:
-        spin_until(
-            lambda: pub.get_subscription_count() > 0 and node.count_publishers(io.JOINT_STATES) > 0, 60, "stand-in"
-        )
+        wait(lambda: pub.get_subscription_count() > 0 and node.count_publishers(io.JOINT_STATES) > 0, 60, "stand-in")
         for _ in range(20):  # our first command may go out before the stand-in's reader has matched us
             pub.publish(command)
             deadline = time.monotonic() + 1.0
-            spin_until(lambda d=deadline: bool(stamps) or time.monotonic() > d, 5, "joint_states")
+            wait(lambda d=deadline: bool(stamps) or time.monotonic() > d, 5, "joint_states")
             if stamps:
                 break
-        spin_until(lambda: len(stamps) > control_hz, 30, "one simulated second of warm-up")
+        wait(lambda: len(stamps) > control_hz, 30, "one simulated second of warm-up")
         first_step, first_stamp = len(stamps), stamps[-1]
         start = time.perf_counter()
         while time.perf_counter() - start < seconds:
             executor.spin_once(timeout_sec=0.01)
-            if proc.poll() is not None:
-                raise RuntimeError(f"the stand-in exited ({proc.returncode}); see {log_path}")
+            procs.check_alive()
         wall = time.perf_counter() - start
         steps, sim_s = len(stamps) - first_step, stamps[-1] - first_stamp
     finally:
         executor.shutdown()
         node.destroy_node()
         context.try_shutdown()
-        _stop(proc)
+        procs.close()
     return {"case": "ros_lockstep", "robot": robot, "steps": steps, "sim_s": sim_s, "wall_s": wall, "rtf": sim_s / wall}
 
 
@@ -159,9 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.domain_id == 100:
         ap.error("--domain-id 100 is reserved for the long-running benchmark")
     # Before rclpy is imported anywhere: discovery stays on this machine, on a domain of our own.
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    os.environ["ROS_DOMAIN_ID"] = str(args.domain_id)
-    os.environ.pop("ROS_STATIC_PEERS", None)
+    private_ros_env(args.domain_id)
 
     results = []
     for robot in args.robots:

@@ -24,30 +24,25 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from control_timing import ROOT, Monitor, Processes, node_cmd, other_load, private_ros_env
+from sac_robot.testing.rig import DiagnosticsMonitor, ProcessGroup, node_cmd, other_load, private_ros_env, write_config
 
 COLLECTOR, LEARNER = "sac_robot/collector/soak", "sac_robot/learner"
 
 
 def soak_config(path: Path) -> Path:
-    cfg = yaml.safe_load((ROOT / "config" / "bipedal_walker.yaml").read_text(encoding="utf-8"))
-    cfg["sac"]["learning_starts"] = 2000
-    cfg["sac"]["torch_threads"] = 1
-    cfg["robot"]["lockstep"] = False  # real time: a robot's control loop, not the simulator's lockstep
-    cfg["robot"]["eval_episodes"] = 0
-    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    return path
+    overrides = {
+        "sac.learning_starts": 2000,
+        "sac.torch_threads": 1,
+        "robot.lockstep": False,  # real time: a robot's control loop, not the simulator's lockstep
+        "robot.eval_episodes": 0,
+    }
+    return write_config("bipedal_walker", path, overrides)
 
 
 def rss_mib(pid: int) -> float:
@@ -84,36 +79,35 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="sac_robot_soak_"))
     run_dir = Path(args.run_dir) if args.run_dir else work / "run"
     config = soak_config(work / "soak.yaml")
-    procs = Processes(env, work)
+    procs = ProcessGroup(env, work, grace_s=30.0)  # SIGINT, 30 s for the learner's checkpoint, then SIGTERM
 
     def learner_cmd(resume: bool) -> list[str]:
-        return node_cmd(
-            "learner_node",
-            config=config,
-            run_dir=run_dir,
-            resume=resume,
-            total_steps=10**9,
-            torch_threads=1,
-            nice=args.learner_nice,
-        )
+        params = {
+            "config": config,
+            "run_dir": run_dir,
+            "resume": resume,
+            "total_steps": 10**9,
+            "torch_threads": 1,
+            "nice": args.learner_nice,
+        }
+        return node_cmd("learner_node", params)
 
     rt = {"realtime_priority": args.control_priority}  # train_hw's defaults: control first, the learner niced
-    procs.start("stand_in", node_cmd("box2d_stand_in", lockstep=False, rate_hz=50.0, config=config, seed=0, **rt))
-    procs.start(
-        "collector", node_cmd("collector_node", config=config, lockstep=False, collector_id="soak", seed=0, **rt)
-    )
+    stand_in = {"lockstep": False, "rate_hz": 50.0, "config": config, "seed": 0, **rt}
+    procs.start("stand_in", node_cmd("box2d_stand_in", stand_in))
+    collector = {"config": config, "lockstep": False, "collector_id": "soak", "seed": 0, **rt}
+    procs.start("collector", node_cmd("collector_node", collector))
     procs.start("learner", learner_cmd(False))
-    monitor = Monitor()
+    monitor = DiagnosticsMonitor("bench_monitor", procs=procs)
     samples: list[dict[str, Any]] = []
     kills: list[dict[str, Any]] = []
     said_while_gone: set[str] = set()
     t0 = time.monotonic()
     try:
-        monitor.wait(
+        monitor.spin_until(
             lambda: monitor.latest(COLLECTOR).get("steps", "0") != "0",
             120,
             "control steps",
-            procs,
             ("stand_in", "collector", "learner"),
         )
         end_at, next_kill, restart_at, life = t0 + 60 * args.minutes, t0 + args.kill_every, None, 0
@@ -124,8 +118,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             procs.check_alive("stand_in", "collector")
             if restart_at is None and now >= next_kill and now + args.down < end_at:
                 c = monitor.latest(COLLECTOR)
-                os.killpg(procs.procs["learner"].pid, signal.SIGKILL)
-                procs.procs["learner"].wait()
+                procs.kill("learner")
                 kills.append(
                     {
                         "t_s": round(now - t0, 1),
@@ -138,8 +131,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
                 said_while_gone.add(monitor.latest(COLLECTOR).get("learner", ""))
                 if now >= restart_at:
                     life += 1
-                    procs.start(f"learner_{life}", learner_cmd(True))
-                    procs.procs["learner"] = procs.procs.pop(f"learner_{life}")
+                    procs.start("learner", learner_cmd(True), log=f"learner_{life}")
                     kills[-1]["unacked_at_restart"] = int(monitor.latest(COLLECTOR).get("unacked", 0))
                     restart_at, next_kill = None, now + args.kill_every
             if now >= next_sample:
@@ -160,14 +152,12 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"{samples[-1]['t_s']:7.0f} s  {samples[-1]}", flush=True)
         # Production ends; the learner (alive) takes everything the collector still holds.
         if restart_at is not None:
-            procs.start("learner_final", learner_cmd(True))
-            procs.procs["learner"] = procs.procs.pop("learner_final")
+            procs.start("learner", learner_cmd(True), log="learner_final")
         procs.stop("stand_in")
-        monitor.wait(
+        monitor.spin_until(
             lambda: monitor.latest(COLLECTOR).get("unacked") == "0",
             180,
             "every transition acknowledged",
-            procs,
             ("collector", "learner"),
         )
         monitor.spin_for(2.0)
@@ -176,7 +166,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         procs.stop("collector")
     finally:
         monitor.close()
-        procs.stop()
+        procs.close()
     produced = int(final_collector["transitions"])
     stored = persisted(run_dir)
     learner_rss = [s["rss_mib"].get("learner") for s in samples if s["learner_up"] and "learner" in s["rss_mib"]]

@@ -36,8 +36,7 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from control_timing import Monitor, Processes, arm, hw_config, other_load, private_ros_env
+from sac_robot.testing.rig import DiagnosticsMonitor, ProcessGroup, cli_cmd, other_load, private_ros_env, write_config
 
 COLLECTOR_PREFIX = "sac_robot/collector/"
 SEGMENT_S = 60.0  # "updates rising throughout": checked per segment this long (short runs: 6, of at least 15 s)
@@ -82,22 +81,28 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     watch = LimitWatch(load_robot("quadruped"), EMULATED_STD)
     with tempfile.TemporaryDirectory(prefix="train_hw_soak_") as tmp:
         tmp_path = Path(tmp)
-        config = hw_config(tmp_path / "quadruped_hw.yaml", None, args.learning_starts, args.batch_size)
-        procs = Processes(env, tmp_path)
-        monitor = Monitor(on_joint_states=watch)
-        launch = [sys.executable, "-m", "sac_robot.cli.main", "launch", "train_hw", "stand_in:=pybullet"]
-        launch += [f"config:={config}", f"run_dir:={tmp_path / 'run'}"]
+        lowered = {"sac.learning_starts": args.learning_starts, "sac.batch_size": args.batch_size}
+        config = write_config(
+            "quadruped_hw", tmp_path / "quadruped_hw.yaml", {k: v for k, v in lowered.items() if v is not None}
+        )
+        # The launcher stops the collector, the stand-in, then the learner (its checkpoint): 60 s before SIGTERM.
+        procs = ProcessGroup(env, tmp_path, grace_s=60.0)
+        monitor = DiagnosticsMonitor("bench_monitor", procs=procs, watch=("launch",))
+        monitor.watch_joint_states(watch)
+        launch = cli_cmd(
+            "launch", "train_hw", "stand_in:=pybullet", f"config:={config}", f"run_dir:={tmp_path / 'run'}"
+        )
         timeline: list[dict[str, Any]] = []
         try:
-            procs.start("launch", launch)
-            monitor.wait(lambda: watch.samples > 5, 180.0, "the stand-in's joint states", procs, ("launch",))
-            arm(procs)  # the collector reports once configured
-            monitor.wait(lambda: _collector(monitor) is not None, 30.0, "collector diagnostics", procs, ("launch",))
+            procs.start("launch", launch, launcher=True)
+            monitor.spin_until(lambda: watch.samples > 5, 180.0, "the stand-in's joint states")
+            procs.arm()  # the collector reports once configured
+            monitor.spin_until(lambda: _collector(monitor) is not None, 30.0, "collector diagnostics")
             name = _collector(monitor)
             t0 = time.monotonic()
             end = t0 + args.minutes * 60.0
             while time.monotonic() < end:
-                monitor.spin_for(1.0, procs, ("launch",))
+                monitor.spin_for(1.0)
                 if args.person:
                     monitor.rescue_if_waiting(name)
                 c, lrn = monitor.latest(name), monitor.latest("sac_robot/learner")
@@ -115,12 +120,12 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             heavy, load = other_load(), os.getloadavg()
         finally:
             monitor.close()
-            procs.stop(grace_s=60.0)  # the launcher stops the collector, the stand-in, then the learner
+            procs.close()
     return _report(args, watch, timeline, final, learner, monitor.rescues, heavy, load)
 
 
-def _collector(monitor: Monitor) -> str | None:
-    return next((k for k in monitor.diags if k.startswith(COLLECTOR_PREFIX)), None)
+def _collector(monitor: DiagnosticsMonitor) -> str | None:
+    return monitor.status_name(COLLECTOR_PREFIX)
 
 
 def _report(

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
-import subprocess
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
+from sac_robot.testing import rig as rig_module
+from sac_robot.testing.rig import Reaper
 
 # Domain IDs 100-199. (IDs above 101 put DDS ports into Linux's ephemeral range; Fast DDS moves
 # to the next free participant port if one is taken, and nothing here leaves loopback.)
@@ -30,13 +30,8 @@ DOMAIN_BASE = 101  # 100 (and below) is left to benchmarks run by hand
 DOMAIN_SPAN = 99
 SESSION_DOMAIN_ID = DOMAIN_BASE + os.getpid() % DOMAIN_SPAN
 
-ISOLATION_ENV = {
-    "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-    "ROS_DOMAIN_ID": str(SESSION_DOMAIN_ID),
-    "MPLBACKEND": "Agg",
-    "SDL_VIDEODRIVER": "dummy",
-    "PYTHONUNBUFFERED": "1",
-}
+# LOCALHOST discovery, the session's domain, PYTHONUNBUFFERED (sac_robot/testing/rig.py), and no display.
+ISOLATION_ENV = {**rig_module.isolation_vars(SESSION_DOMAIN_ID), "MPLBACKEND": "Agg", "SDL_VIDEODRIVER": "dummy"}
 os.environ.update(ISOLATION_ENV)
 # A peers list would widen discovery again; the session is isolated by the settings above.
 os.environ.pop("ROS_STATIC_PEERS", None)
@@ -66,73 +61,17 @@ def ros_domain_id() -> int:
 @pytest.fixture
 def ros_env(ros_domain_id: int) -> dict[str, str]:
     """Environment for a test's subprocesses: the current one, isolated, on this test's domain."""
-    env = dict(os.environ)
-    env.update(ISOLATION_ENV)
-    env["ROS_DOMAIN_ID"] = str(ros_domain_id)
+    env = rig_module.ros_env(ros_domain_id, {**os.environ, **ISOLATION_ENV})
     env["RCUTILS_LOGGING_BUFFERED_STREAM"] = "0"  # log lines reach the test's log files as they happen
-    env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
 
-class ProcReaper:
-    """Starts and tracks a test's subprocesses; stops each one's whole process group at teardown."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen] = []
-
-    def spawn(self, args: Sequence[str], **kwargs: Any) -> subprocess.Popen:
-        """``subprocess.Popen`` in a new session (its own process group), tracked for teardown."""
-        kwargs["start_new_session"] = True
-        proc = subprocess.Popen(args, **kwargs)
-        self.procs.append(proc)
-        return proc
-
-    def track(self, proc: subprocess.Popen) -> subprocess.Popen:
-        """Track a process the test started itself (with ``start_new_session=True``)."""
-        self.procs.append(proc)
-        return proc
-
-    @staticmethod
-    def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def stop(self, proc: subprocess.Popen, grace_s: float = 5.0) -> int | None:
-        """SIGINT the group (as Ctrl-C would), then SIGTERM, then SIGKILL; return the exit code."""
-        for sig, wait_s in ((signal.SIGINT, grace_s), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
-            if proc.poll() is not None:
-                break
-            self._signal_group(proc, sig)
-            try:
-                proc.wait(timeout=wait_s)
-            except subprocess.TimeoutExpired:
-                continue
-        # The leader may be gone while children it started are not.
-        self._signal_group(proc, signal.SIGKILL)
-        try:
-            return proc.wait(timeout=3.0)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def stop_all(self) -> None:
-        for proc in reversed(self.procs):
-            self.stop(proc)
-            for stream in (proc.stdin, proc.stdout, proc.stderr):
-                if stream is not None:
-                    stream.close()
-        self.procs.clear()
-
-
 @pytest.fixture
-def proc_reaper() -> Iterator[ProcReaper]:
-    """``proc_reaper.spawn([...], env=ros_env, ...)``: processes that cannot outlive the test."""
-    reaper = ProcReaper()
-    try:
+def proc_reaper() -> Iterator[Reaper]:
+    """``proc_reaper.spawn([...], env=ros_env, ...)``: processes that cannot outlive the test (each in a process
+    group of its own, stopped with SIGINT, SIGTERM, then SIGKILL at teardown)."""
+    with Reaper() as reaper:
         yield reaper
-    finally:
-        reaper.stop_all()
 
 
 @pytest.fixture
@@ -166,13 +105,9 @@ class Listener:  # rclpy is imported lazily: conftest must stay importable for t
         self.executor.add_node(self.node)
 
     def spin_until(self, done: Callable[[], bool], timeout_s: float, what: str, nodes: Any = None) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not done():
-            if nodes is not None:
-                nodes.check_alive()
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}\n{nodes.logs() if nodes else ''}")
-            self.executor.spin_once(timeout_sec=0.1)
+        """Spin until ``done()``; ``nodes`` (a rig.ProcessGroup) must stay alive meanwhile, its logs are quoted."""
+        check, details = (nodes.check_alive, nodes.logs) if nodes is not None else (None, None)
+        rig_module.spin_until(self.executor, done, timeout_s, what, check=check, details=details, spin_s=0.1)
 
     def close(self) -> None:
         self.executor.shutdown(timeout_sec=1.0)
@@ -193,7 +128,7 @@ def listener(rclpy_context: Any) -> Any:
 
 
 @pytest.fixture
-def rig(rclpy_context: Any, proc_reaper: ProcReaper, ros_env: dict[str, str], tmp_path: Any) -> Iterator[Any]:
+def rig(rclpy_context: Any, proc_reaper: Reaper, ros_env: dict[str, str], tmp_path: Any) -> Iterator[Any]:
     """Hardware-emulation rig (test/hw_rig.py): node processes, an observer node, synthetic sensors."""
     from hw_rig import make_rig
 

@@ -1,14 +1,13 @@
 # Copyright 2026 The sac_robot Authors
 # SPDX-License-Identifier: Apache-2.0
-"""The hardware-emulation rig the node tests share: node processes with their logs (Procs), the test's own
-node that watches joint_commands and /diagnostics and calls services (Observer), synthetic sensor topics of a
-quadruped standing still (SyntheticSensors), and the quadruped_hw configs they run with.
+"""The hardware-emulation rig the node tests share: node processes with their logs (Procs: the shared
+sac_robot/testing/rig.py ProcessGroup), the test's own node that watches joint_commands and /diagnostics and
+calls services (Observer: the rig's DiagnosticsMonitor with what only these tests use), synthetic sensor topics
+of a quadruped standing still (SyntheticSensors), and the quadruped_hw configs they run with.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from collections import deque
@@ -18,16 +17,12 @@ from typing import Any
 
 import numpy as np
 import pybullet  # noqa: F401  (an install requirement: these tests never skip)
-import pytest
-import rclpy
-import yaml
-from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import Bool, Float64MultiArray, UInt8MultiArray
 from std_srvs.srv import Trigger
 
 from sac_robot.nodes import ros_io as io
 from sac_robot.robot.description import load_robot
+from sac_robot.testing.rig import DiagnosticsMonitor, ProcessGroup, Reaper, node_cmd, write_config
 
 REPO = Path(__file__).resolve().parents[1]
 QUAD = load_robot("quadruped")
@@ -51,16 +46,17 @@ COLLECTOR = "sac_robot/collector/hw"
 
 def hw_config(tmp_path: Path, name: str, **robot: Any) -> Path:
     """config/quadruped_hw.yaml with fast resets (the routine's logic, not its pace, is under test)."""
-    cfg = yaml.safe_load((REPO / "config" / "quadruped_hw.yaml").read_text(encoding="utf-8"))
-    cfg["robot"]["reset"].update(settle_s=0.3, stand_up_s=0.5, verify_s=0.2)
+    overrides: dict[str, object] = {
+        "robot.reset.settle_s": 0.3,
+        "robot.reset.stand_up_s": 0.5,
+        "robot.reset.verify_s": 0.2,
+    }
     for key, value in robot.items():
         if isinstance(value, dict):
-            cfg["robot"][key].update(value)
+            overrides.update({f"robot.{key}.{k}": v for k, v in value.items()})
         else:
-            cfg["robot"][key] = value
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    return path
+            overrides[f"robot.{key}"] = value
+    return write_config(REPO / "config" / "quadruped_hw.yaml", tmp_path / f"{name}.yaml", overrides)
 
 
 def hw50_config(tmp_path: Path, name: str = "hw50", **safety: Any) -> Path:
@@ -71,70 +67,23 @@ def hw50_config(tmp_path: Path, name: str = "hw50", **safety: Any) -> Path:
 # --- processes ---------------------------------------------------------------------------------------------
 
 
-def node_cmd(module: str, params: dict[str, object], script: str | None = None) -> list[str]:
-    cmd = [sys.executable, script] if script else [sys.executable, "-m", f"sac_robot.nodes.{module}"]
-    cmd += ["--ros-args"]
-    for key, value in params.items():
-        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-        cmd += ["-p", f"{key}:={text}"]
-    return cmd
-
-
-class Procs:
-    """The test's processes, with their output in log files that failures quote."""
-
-    def __init__(self, reaper: Any, env: dict[str, str], log_dir: Path) -> None:
-        self.reaper, self.env, self.log_dir = reaper, env, log_dir
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def start(self, label: str, cmd: list[str]) -> subprocess.Popen:
-        with open(self.log_dir / f"{label}.log", "w", encoding="utf-8") as log:
-            self.procs[label] = self.reaper.spawn(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-        return self.procs[label]
-
-    def run(self, label: str, cmd: list[str], timeout_s: float) -> tuple[int | None, str]:
-        """Start and wait; (exit code or None on timeout, output)."""
-        proc = self.start(label, cmd)
-        try:
-            code = proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.reaper.stop(proc)
-            code = None
-        return code, (self.log_dir / f"{label}.log").read_text(encoding="utf-8", errors="replace")
-
-    def logs(self) -> str:
-        out = []
-        for label, proc in self.procs.items():
-            text = (self.log_dir / f"{label}.log").read_text(encoding="utf-8", errors="replace")
-            out.append(f"--- {label} (exit {proc.poll()}) ---\n{text[-3000:]}")
-        return "\n".join(out)
-
-    def check_alive(self, *labels: str) -> None:
-        dead = {k: self.procs[k].returncode for k in labels if self.procs[k].poll() is not None}
-        if dead:
-            pytest.fail(f"node(s) exited early: {dead}\n{self.logs()}")
-
-    def cli(self, label: str, *args: str, timeout_s: float = 60.0) -> tuple[int | None, str]:
-        return self.run(label, [sys.executable, "-m", "sac_robot.cli.main", *args], timeout_s)
-
-    def arm(self, *args: str) -> None:
-        code, out = self.cli("arm", "arm", "--timeout", "40", *args)
-        assert code == 0, f"sac-robot arm failed ({code}):\n{out}\n{self.logs()}"
+# node_cmd(module, {param: value}, script=...): sac_robot.testing.rig.node_cmd, imported above for the tests.
+Procs = ProcessGroup  # start(label, cmd), run, cli, arm, logs, check_alive(*labels), stop; .reaper: proc_reaper
 
 
 # --- the test's own node: observes commands and diagnostics, publishes sensors, e-stops, calls services ----
 
 
-class Observer:
+class Observer(DiagnosticsMonitor):
+    """The rig's diagnostics monitor (on the test's rclpy context, watching ``watch``) that also records the
+    joint commands and the stand-in's joint states, and publishes the e-stop and policies."""
+
+    spin_s = 0.02
+
     def __init__(self, context: Any, procs: Procs, watch: tuple[str, ...]) -> None:
-        self.procs, self.watch = procs, watch
-        self.node = rclpy.create_node("hardware_test", context=context)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
+        super().__init__("hardware_test", context=context, procs=procs, watch=watch, depth=10)
         self.commands: list[tuple[int, np.ndarray]] = []  # (source timestamp ns, command)
         self.node.create_subscription(Float64MultiArray, io.JOINT_COMMANDS, self._on_command, io.COMMAND_QOS)
-        self.diags: dict[str, list[dict[str, str]]] = {}
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
         self.joint_states: list[np.ndarray] = []  # the stand-in's [position | velocity | effort]
         self.node.create_subscription(io.JointState, io.JOINT_STATES, self._on_joint_states, io.SENSOR_QOS)
         self.estop_pub = self.node.create_publisher(
@@ -145,34 +94,12 @@ class Observer:
     def _on_command(self, msg: Float64MultiArray, info: Any) -> None:
         self.commands.append((int(info["source_timestamp"]), np.array(msg.data)))
 
-    def _on_diag(self, msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            values = {kv.key: kv.value for kv in status.values}
-            values["_level"], values["_message"] = str(status.level[0]), status.message
-            self.diags.setdefault(status.name, []).append(values)
-
     def _on_joint_states(self, msg: io.JointState) -> None:
         if list(msg.name) == QUAD.joint_names:
             self.joint_states.append(np.concatenate([msg.position, msg.velocity, msg.effort]))
 
-    def spin_until(self, done: Callable[[], bool], timeout_s: float, what: str) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not done():
-            self.procs.check_alive(*self.watch)
-            if time.monotonic() > deadline:
-                last = {k: v[-1] for k, v in self.diags.items() if v}
-                pytest.fail(
-                    f"timed out after {timeout_s:.0f} s waiting for {what}\nlast diagnostics: {last}\n"
-                    f"{self.procs.logs()}"
-                )
-            self.executor.spin_once(timeout_sec=0.02)
-
-    def spin_for(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        self.spin_until(lambda: time.monotonic() >= end, seconds + 10.0, "time to pass")
-
     def diag(self, name: str = COLLECTOR) -> dict[str, str]:
-        return self.diags[name][-1] if self.diags.get(name) else {}
+        return self.latest(name)
 
     def wait_diag(
         self, predicate: Callable[[dict[str, str]], bool], timeout_s: float, what: str, name: str = COLLECTOR
@@ -191,13 +118,8 @@ class Observer:
         )
         return self.wait_diag(lambda d: int(d["steps"]) > int(first["steps"]), 10.0, "steps to increase")
 
-    def call(self, service: str, timeout_s: float = 20.0) -> Trigger.Response:
-        client = self.node.create_client(Trigger, service)
-        self.spin_until(client.service_is_ready, STARTUP_S, f"service {service}")
-        future = client.call_async(Trigger.Request())
-        self.spin_until(future.done, timeout_s, f"the answer of {service}")
-        self.node.destroy_client(client)
-        return future.result()
+    def call(self, service: str, timeout_s: float = 20.0, ready_timeout_s: float = STARTUP_S) -> Trigger.Response:
+        return super().call(service, timeout_s, ready_timeout_s)
 
     def estop(self, pressed: bool) -> int:
         """Publish the global e-stop; returns the time it was sent (ns, the clock of the source timestamps)."""
@@ -207,10 +129,6 @@ class Observer:
 
     def commands_since(self, t_ns: int) -> list[np.ndarray]:
         return [c for t, c in self.commands if t > t_ns]
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
 
 
 class SyntheticSensors:
@@ -292,10 +210,10 @@ class SyntheticSensors:
         self._thread.join(timeout=2.0)
 
 
-def make_rig(rclpy_context: Any, proc_reaper: Any, ros_env: dict[str, str], tmp_path: Path):
+def make_rig(rclpy_context: Any, proc_reaper: Reaper, ros_env: dict[str, str], tmp_path: Path):
     """The ``rig`` fixture (conftest.py): make(*labels) → (Procs, Observer watching those processes); SyntheticSensors via rig.sensors()."""
     made: list[Any] = []
-    procs = Procs(proc_reaper, ros_env, tmp_path)
+    procs = Procs(ros_env, tmp_path, cwd=REPO, reaper=proc_reaper)
 
     class Rig:
         def __init__(self) -> None:
@@ -320,7 +238,7 @@ def start_collector(procs: Procs, config: Path, **params: object) -> None:
 
 def start_stand_in(procs: Procs, config: Path, script: str | None = None, **params: object) -> None:
     params = {"config": config, "emulate_hardware": True, "seed": 1, **params}
-    procs.start("stand_in", node_cmd("pybullet_stand_in", params, script))
+    procs.start("stand_in", node_cmd("pybullet_stand_in", params, script=script))
 
 
 def held(commands: list[np.ndarray]) -> list[bool]:

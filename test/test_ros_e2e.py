@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import itertools
 import math
-import os
 import re
 import signal
 import subprocess
@@ -31,6 +30,7 @@ from sac_robot.core.replay import ChunkStore, ReplayBuffer
 from sac_robot.core.wire import decode_ack
 from sac_robot.nodes import ros_io as io
 from sac_robot.policy_runtime import FrozenPolicy
+from sac_robot.testing import rig
 from sac_robot.training.learner_core import RESET_COLUMNS
 from sac_robot.training.run_log import PROGRESS_COLUMNS
 
@@ -86,43 +86,16 @@ def write_config(tmp_path: Path, total_steps: int = 3000) -> Path:
 
 
 def node_cmd(module: str, name: str, namespace: str = "", **params: object) -> list[str]:
-    cmd = [sys.executable, "-m", f"sac_robot.nodes.{module}", "--ros-args", "-r", f"__node:={name}"]
-    if namespace:
-        cmd += ["-r", f"__ns:=/{namespace}"]
-    for key, value in params.items():
-        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-        cmd += ["-p", f"{key}:={text}"]
-    return cmd
+    """A node named ``name`` (in ``namespace``) with parameters ``params``."""
+    return rig.node_cmd(module, params, name=name, namespace=namespace)
 
 
-class Nodes:
-    """Starts node processes with their output in log files, and names the logs when something fails."""
+class Nodes(rig.ProcessGroup):
+    """The test's node processes (on its proc_reaper), with their output in log files that failures quote;
+    ``stop(*labels)`` gives each 15 s to exit cleanly on SIGINT and returns the exit codes."""
 
-    def __init__(self, reaper: Any, env: dict[str, str], log_dir: Path) -> None:
-        self.reaper, self.env, self.log_dir = reaper, env, log_dir
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def start(self, label: str, cmd: list[str]) -> subprocess.Popen:
-        with open(self.log_dir / f"{label}.log", "w") as log:
-            proc = self.reaper.spawn(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self.procs[label] = proc
-        return proc
-
-    def logs(self) -> str:
-        out = []
-        for label in self.procs:
-            text = (self.log_dir / f"{label}.log").read_text(errors="replace")
-            out.append(f"--- {label} (exit {self.procs[label].poll()}) ---\n{text[-2500:]}")
-        return "\n".join(out)
-
-    def check_alive(self) -> None:
-        dead = {k: p.returncode for k, p in self.procs.items() if p.poll() is not None}
-        if dead:
-            pytest.fail(f"node(s) exited early: {dead}\n{self.logs()}")
-
-    def stop(self, *labels: str) -> dict[str, int | None]:
-        """SIGINT (then harder) to each, in order; returns the exit codes."""
-        return {label: self.reaper.stop(self.procs[label], grace_s=15.0) for label in labels}
+    def __init__(self, reaper: rig.Reaper, env: dict[str, str], log_dir: Path) -> None:
+        super().__init__(env, log_dir, reaper=reaper, grace_s=15.0)
 
 
 def learner_diagnostics(msg: DiagnosticArray) -> dict[str, str] | None:
@@ -152,21 +125,6 @@ def check_chunks(run_dir: Path) -> tuple[ReplayBuffer, dict[str, int]]:
     assert buffer.total == chunks[-1].stop
     assert store.last_meta()["acks"] == previous
     return buffer, previous
-
-
-def group_alive(pgid: int) -> bool:
-    """True while any process is in process group ``pgid`` (each node runs in its own session)."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":  # fields: state, ppid, pgrp, ...
-            return True
-    return False
 
 
 def launched_pids(stderr_text: str) -> dict[str, int]:
@@ -199,12 +157,12 @@ def test_train_sim_runs_to_completion(tmp_path: Path, ros_env: dict[str, str], p
         pids = launched_pids(log_path.read_text(errors="replace"))
         if launcher.poll() is None:
             proc_reaper.stop(launcher, grace_s=30.0)
-        leftover = {name: pid for name, pid in pids.items() if group_alive(pid)}
+        leftover = {name: pid for name, pid in pids.items() if rig.group_alive(pid)}
         for pid in leftover.values():
             try:
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
                     if str(config).encode() in f.read():  # the node this test started (not a reused pid)
-                        os.killpg(pid, signal.SIGKILL)
+                        rig.signal_group(pid, signal.SIGKILL)
             except OSError:
                 pass
     text = log_path.read_text(errors="replace")
