@@ -204,8 +204,8 @@ def sim_rate(d: dict[str, Any]) -> str:
 DEPLOY_RUNS = {
     "results/bench/deploy_latency.json": "SCHED_FIFO 50 (`control_priority`, deploy's default), `--with-learner`",
     "results/bench/deploy_latency_no_priority.json": "normal scheduling (`control_priority:=0`), `--with-learner`",
-    "results/bench/deploy_latency_rt_under_training.json": "SCHED_FIFO 50, no `--with-learner` but a separate "
-    "PyBullet training job running",
+    "results/bench/deploy_latency_no_learner.json": "SCHED_FIFO 50, no learner (`python bench/deploy_latency.py "
+    "--seconds 20 --control-priority 50 --json ...`)",
 }
 
 
@@ -219,7 +219,7 @@ def deploy_latency(*runs: dict[str, Any]) -> str:
             [f"{label} ({link(path)})", p50, f"**{p99}**" if i == 0 else p99, top]
             + [f"{comp['p50']:.2f} / {comp['p99']:.2f} ms", num(d["late_steps"]), num(d["interventions"])]
             + [f"{d['rss_mib']:.0f} MiB", f"{d['cpu_percent']:.0f} %"]
-            + [f"{learner['updates_per_s']:.0f} upd/s" if learner else "(separate job)", f"{d['load_avg_1min']:.1f}"]
+            + [f"{learner['updates_per_s']:.0f} upd/s" if learner else "none", f"{d['load_avg_1min']:.1f}"]
         )
     header = ["policy node and stand-in", "latency p50", "p99", "max", "step compute p50 / p99", "late steps"]
     header += ["interventions", "resident memory", "CPU (one core)", "learner", "load average (1 min)"]
@@ -440,8 +440,9 @@ def falls(n: int) -> str:
     return "none" if n == 0 else num(n)
 
 
-@table(*QUADRUPED)
-def quadruped_walk(walk: dict[str, Any], perturbed: dict[str, Any], checkpoints: dict[str, Any]) -> str:
+def walk_table(folder: str, final: str, walk: dict[str, Any], perturbed: dict[str, Any], cps: dict[str, Any]) -> str:
+    """The walking table of a quadruped run folder: its final policy, from other poses, and every checkpoint."""
+
     def row(label: str, d: dict[str, Any], bold: bool = False) -> list[str]:
         eps = d["episodes"]
         n = (
@@ -453,24 +454,45 @@ def quadruped_walk(walk: dict[str, Any], perturbed: dict[str, Any], checkpoints:
         heading, straight = [e["heading_speed_m_s"] for e in eps], [e["straight_line_speed_m_s"] for e in eps]
         return [label, n, falls(d["falls"]), speeds(heading, bold), speeds(straight), x]
 
-    cps = checkpoints["rows"]
-    every = f"every checkpoint the learner wrote from {num(cps[0]['env_steps'])} steps on"
-    video = f", [rollout.mp4](quadruped_ros/{Path(walk['video']).name})" if walk.get("video") else ""
+    rows_cp = cps["rows"]
+    files = [f"results/{folder}/{f}" for f in ("walk.json", "walk_perturbed.json", "checkpoints.json")]
+    every = f"every checkpoint kept, {num(rows_cp[0]['env_steps'])} to {num(rows_cp[-1]['env_steps'])} steps"
+    video = f", [rollout.mp4]({folder}/{Path(walk['video']).name})" if walk.get("video") else ""
     other_pose = "final, each episode from another pose (joints ±0.1 rad) and a random heading"
     rows = [
-        row(f"final, 50,000 steps ({link(QUADRUPED[0], 'results/')}{video})", walk, bold=True),
-        row(f"{other_pose} ({link(QUADRUPED[1], 'results/')})", perturbed),
+        row(f"{final} ({link(files[0], 'results/')}{video})", walk, bold=True),
+        row(f"{other_pose} ({link(files[1], 'results/')})", perturbed),
         [
-            f"{every} ({link(QUADRUPED[2], 'results/')})",
-            f"1 each, {len(cps)} checkpoints",
-            falls(sum(r["falls"] for r in cps)),
-            speeds([r["heading_speed_mean_m_s"] for r in cps]),
-            speeds([r["straight_line_speed_mean_m_s"] for r in cps]),
+            f"{every} ({link(files[2], 'results/')})",
+            f"1 each, {len(rows_cp)} checkpoints",
+            falls(sum(r["falls"] for r in rows_cp)),
+            speeds([r["heading_speed_mean_m_s"] for r in rows_cp]),
+            speeds([r["straight_line_speed_mean_m_s"] for r in rows_cp]),
             "",
         ],
     ]
     header = ["policy", "episodes", "falls in 20 s", "speed along its heading", "start to end, straight line"]
     return md_table([*header, "net progress along x"], rows)
+
+
+@table(*QUADRUPED)
+def quadruped_walk(walk: dict[str, Any], perturbed: dict[str, Any], checkpoints: dict[str, Any]) -> str:
+    return walk_table("quadruped_ros", "final, 50,000 steps", walk, perturbed, checkpoints)
+
+
+QUADRUPED_INPROC = [f"results/quadruped_inproc/{f}" for f in ("walk.json", "walk_perturbed.json", "checkpoints.json")]
+
+
+@table(*QUADRUPED_INPROC)
+def quadruped_inproc_walk(walk: dict[str, Any], perturbed: dict[str, Any], checkpoints: dict[str, Any]) -> str:
+    return walk_table("quadruped_inproc", "final, 50,000 steps", walk, perturbed, checkpoints)
+
+
+@table("results/quadruped_inproc/progress.csv")
+def quadruped_inproc_run(rows: list[dict[str, float]]) -> str:
+    cells = [link("results/quadruped_inproc/progress.csv", "results/"), *run_cells(rows)]
+    header = ["run", "evaluations", "last evaluation: steps, training time", "updates/s after the first evaluation"]
+    return md_table(header, [cells])
 
 
 @table("results/quadruped_ros/progress.csv")
