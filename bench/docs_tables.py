@@ -190,6 +190,19 @@ def ros_overhead_ab(*runs: dict[str, Any]) -> str:
     )
 
 
+AB_RESTRUCTURING = [f"results/bench/ros_overhead_ab_{c}_{n}.json" for n in (1, 2) for c in ("d450e34", "restructured")]
+
+
+@table(*AB_RESTRUCTURING)
+def ros_overhead_ab_restructuring(*runs: dict[str, Any]) -> str:
+    rows = []
+    for path, d in zip(AB_RESTRUCTURING, runs):
+        code = "d450e34 (before)" if "d450e34" in path else "the restructured code"
+        r = d["rates"]
+        rows.append([link(path), code, spread(r["in_process"]), spread(r["ros"]), spread(d["ratios"], 3)])
+    return md_table(["run, in the order run", "code", "in-process gymnasium", "ROS lockstep", "ROS / in-process"], rows)
+
+
 SIM_CASES = {"alone": "simulation alone", "ros_lockstep": "stand-in node, lockstep over ROS"}
 
 
