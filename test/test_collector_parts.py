@@ -93,20 +93,9 @@ def test_a_silent_learner_is_gone_said_and_resent_to() -> None:
     assert lk.status(8.0, 0, True) == "ok" and not math.isinf(lk.last_ack_time)
 
 
-WALKER = {
-    "description": "bipedal_walker",
-    "observation": "bipedal_walker",
-    "action": {"mode": "effort"},
-    "reward": "privileged",
-    "termination": "privileged",
-    "safety": {"command_mode": "effort", "safe_mode": "zero_effort", "position_margin": 0.0, "max_roll": 3.14},
-    "control_rate_hz": 50,
-    "send_batch": 4,
-}
-
-
 def walker_loop(tmp_path) -> tuple[CollectorLoop, SafetyLayer]:
-    pipe = build_pipeline({**WALKER, "spill_dir": str(tmp_path)})
+    robot = load_config("bipedal_walker").robot  # the packaged walker's robot section, as train_sim runs it
+    pipe = build_pipeline({**robot, "spill_dir": str(tmp_path), "send_batch": 4})
     safety = SafetyLayer(pipe.cfg.safety, pipe.description, 0.02)
     return CollectorLoop(pipe, safety, "test", 0, seed=0), safety
 

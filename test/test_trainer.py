@@ -326,3 +326,16 @@ def test_in_process_legged_training_learns_from_what_the_safety_layer_let_throug
     finally:
         trainer.env.close()
         trainer.eval_env.close()
+
+
+def test_resuming_a_run_whose_config_repeats_robot_keys_names_the_file_and_the_keys(tmp_path):
+    """A run started before configs named their robot once: the error says which saved file and which keys."""
+    from sac_robot.core.config import ConfigError, load_config
+
+    data = load_config("quadruped").model_dump(mode="json")
+    data["env"]["kwargs"].update(robot="quadruped", action_scale=0.35)
+    run_dir = tmp_path / "old_run"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=r"old_run/config\.yaml.*\['action_scale', 'robot'\]"):
+        Trainer(None, run_dir, resume=True, progress=False)

@@ -128,14 +128,11 @@ class LeggedEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         self.safety = SafetyLayer(rc.safety, self.description, 1.0 / self.control_hz)
         self.step_logic = RobotStep(self.pipe, self.safety)
         self.max_episode_steps = self.step_logic.max_steps
-        self.action_scale = np.broadcast_to(np.asarray(rc.action.scale, dtype=np.float64), (n,)).copy()
         self._lower = self.description.array("lower")
         self._upper = self.description.array("upper")
-        self.observation_config, self.reward_config, self.termination_config = rc.observation, rc.reward, rc.termination
-        self.builder = self.pipe.observation
 
         self.action_space = spaces.Box(-1.0, 1.0, shape=(n,), dtype=np.float32)
-        self.observation_space = spaces.Box(self.builder.low, self.builder.high, dtype=np.float32)
+        self.observation_space = spaces.Box(builder.low, builder.high, dtype=np.float32)
         noise = _as_config(sensor_noise, SensorNoise, "sensor_noise")
         self.robot = PyBulletRobot(self.description, physics_hz=physics_hz, control_mode="position", sensor_noise=noise)
         self._steps = 0
@@ -181,7 +178,12 @@ class LeggedEnv(gymnasium.Env[np.ndarray, np.ndarray]):
     @property
     def observation_layout(self) -> list[tuple[str, int, int]]:
         """(term, start, end) of each observation term: recorded with exported policies."""
-        return list(self.builder.layout)
+        return list(self.pipe.observation.layout)
+
+    @property
+    def reward_config(self) -> RewardConfig:
+        """The reward terms in force (the robot section's)."""
+        return self.run_config.reward
 
     def action_to_target(self, action: np.ndarray) -> np.ndarray:
         """Joint position targets a normalised action asks for (home + action·scale, within the joint limits),

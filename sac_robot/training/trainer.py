@@ -34,7 +34,7 @@ from sac_robot.core.export import export_policy
 from sac_robot.core.replay import ChunkStore, ReplayBuffer
 from sac_robot.core.sac import SAC
 from sac_robot.core.utd import actor_update_due, updates_due
-from sac_robot.envs import make_env
+from sac_robot.envs import ROBOT_KWARGS, make_env
 from sac_robot.training.evaluate import EVAL_SEED_OFFSET, rollout
 from sac_robot.training.export_cli import robot_policy_info
 from sac_robot.training.run_log import RunLog
@@ -79,17 +79,15 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.cfg = prepare_run_dir(self.run_dir, cfg, resume, total_steps)
         c = self.cfg
-        try:
-            self.env = make_env(c.env, robot=c.robot)
-            self.eval_env = make_env(c.env, robot=c.robot)
-        except ConfigError as err:
-            if resume and "name the robot once" in str(err):
-                raise ConfigError(
-                    f"{self.run_dir / 'config.yaml'} (the run's saved config) was written before configs named their "
-                    f"robot once: {err}. Delete those keys from its env.kwargs (its robot section holds the same "
-                    "values) to resume; the in-process env now runs the robot section's safety layer."
-                ) from None
-            raise
+        twice = sorted(ROBOT_KWARGS & set(c.env.kwargs)) if c.robot is not None else []
+        if resume and twice:
+            raise ConfigError(
+                f"{self.run_dir / 'config.yaml'} (the run's saved config) was written before configs named their "
+                f"robot once: delete {twice} from its env.kwargs (its robot section holds the same values) to resume; "
+                "the in-process env now runs the robot section's safety layer."
+            )
+        self.env = make_env(c.env, robot=c.robot)
+        self.eval_env = make_env(c.env, robot=c.robot)
         if not resume:
             write_run_config(self.run_dir, c)
         obs_dim = self.env.observation_space.shape[0]
